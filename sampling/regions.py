@@ -1,0 +1,154 @@
+"""Input regions: accept, validate and reproject the geometries users pass in.
+
+Every operation turns its ``regions``/``geometry`` argument into a GeoDataFrame
+here, checks it once (CRS present, geometries present, non-empty and valid) with
+errors that name the offending rows, and reprojects it to the working CRS with
+edges densified first, so that a long straight edge bends as it should.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from .errors import CRSError, GeometryError
+from .grid import PixelGrid, as_crs, metres_per_unit
+
+__all__ = ["as_regions", "validate_regions", "to_working_crs"]
+
+
+def as_regions(value: Any, *, default_crs: Any = None, what: str = "regions") -> gpd.GeoDataFrame:
+    """Turn a GeoDataFrame, GeoSeries, shapely geometry or GeoJSON mapping into a GeoDataFrame.
+
+    Bare shapely geometries and GeoJSON mappings carry no CRS; they get
+    ``default_crs`` when one is given (Earth Engine takes them as EPSG:4326), and are
+    an error otherwise.
+
+    Examples
+    --------
+    >>> from shapely import Point
+    >>> as_regions(Point(1, 2), default_crs="EPSG:4326").crs.to_epsg()
+    4326
+    """
+    if isinstance(value, gpd.GeoDataFrame):
+        frame = value
+    elif isinstance(value, gpd.GeoSeries):
+        frame = gpd.GeoDataFrame(geometry=value)
+    elif isinstance(value, pd.DataFrame):
+        raise GeometryError(f"{what} is a plain DataFrame: give a GeoDataFrame with a geometry column and a CRS.")
+    elif isinstance(value, shapely.Geometry):
+        frame = gpd.GeoDataFrame(geometry=[value], crs=_default(default_crs, what))
+    elif isinstance(value, Mapping):
+        frame = _from_geojson(value, default_crs, what)
+    elif isinstance(value, (list, tuple)) and value and all(isinstance(v, shapely.Geometry) for v in value):
+        frame = gpd.GeoDataFrame(geometry=list(value), crs=_default(default_crs, what))
+    else:
+        raise GeometryError(
+            f"{what} must be a GeoDataFrame, a GeoSeries, a shapely geometry or a GeoJSON mapping, "
+            f"got {type(value).__name__}."
+        )
+    if frame.crs is None:
+        raise CRSError(
+            f"{what} have no CRS, so their coordinates cannot be placed on the image. Set it with "
+            "`regions.set_crs('EPSG:XXXX')` (the CRS the coordinates are in)."
+        )
+    return frame
+
+
+def _default(default_crs: Any, what: str) -> CRS:
+    if default_crs is None:
+        raise CRSError(f"{what} is a bare geometry without a CRS: pass a GeoSeries or GeoDataFrame with one.")
+    return as_crs(default_crs)
+
+
+def _from_geojson(value: Mapping, default_crs: Any, what: str) -> gpd.GeoDataFrame:
+    kind = value.get("type")
+    try:
+        if kind == "FeatureCollection":
+            frame = gpd.GeoDataFrame.from_features(value)
+            return frame.set_crs(_default(default_crs, what))
+        if kind == "Feature":
+            frame = gpd.GeoDataFrame.from_features([value])
+            return frame.set_crs(_default(default_crs, what))
+        geom = shapely.geometry.shape(value)
+    except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.GEOSException) as exc:
+        raise GeometryError(f"{what} is not valid GeoJSON: {exc}") from None
+    return gpd.GeoDataFrame(geometry=[geom], crs=_default(default_crs, what))
+
+
+def _rows(frame: pd.DataFrame, mask: np.ndarray, limit: int = 10) -> str:
+    labels = list(frame.index[mask])
+    shown = ", ".join(repr(v) for v in labels[:limit])
+    more = f" and {len(labels) - limit} more" if len(labels) > limit else ""
+    return f"[{shown}{more}]"
+
+
+def validate_regions(frame: gpd.GeoDataFrame, *, what: str = "regions") -> gpd.GeoDataFrame:
+    """Check that every geometry is present, non-empty and valid; drop Z coordinates.
+
+    Raises :class:`~sampling.errors.GeometryError` naming the offending rows (by index
+    label) and saying how to fix them.
+    """
+    if len(frame) == 0:
+        raise GeometryError(f"{what} is empty: there is nothing to sample.")
+    geoms = frame.geometry.values
+    data = np.asarray(geoms, dtype=object)
+    missing = shapely.is_missing(data)
+    if missing.any():
+        raise GeometryError(
+            f"{what} rows {_rows(frame, missing)} have no geometry (None). Drop them with "
+            "`regions[regions.geometry.notna()]`."
+        )
+    empty = shapely.is_empty(data)
+    if empty.any():
+        raise GeometryError(
+            f"{what} rows {_rows(frame, empty)} have empty geometries. Drop them with "
+            "`regions[~regions.is_empty]`."
+        )
+    invalid = ~shapely.is_valid(data)
+    if invalid.any():
+        first = frame.index[invalid][0]
+        reason = shapely.is_valid_reason(data[invalid][0])
+        raise GeometryError(
+            f"{what} rows {_rows(frame, invalid)} have invalid geometries (row {first!r}: {reason}). "
+            "Repair them with `regions.make_valid()` or `regions.buffer(0)`."
+        )
+    if shapely.has_z(data).any():
+        frame = frame.set_geometry(shapely.force_2d(data), crs=frame.crs)
+    return frame
+
+
+def to_working_crs(frame: gpd.GeoDataFrame, grid: PixelGrid, *, what: str = "regions") -> np.ndarray:
+    """The frame's geometries in the grid's CRS, as a shapely array.
+
+    When the CRS changes, edges are first densified to about one working pixel, so
+    that the reprojected polygon follows the true (curved) edge.
+    """
+    source = as_crs(frame.crs, what=f"the CRS of {what}")
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    if source == grid.crs:
+        return geoms
+    step = grid.nominal_scale / metres_per_unit(source)
+    lines_or_areas = ~np.isin(shapely.get_type_id(geoms), [0, 4])  # everything but (multi)points
+    if lines_or_areas.any():
+        geoms = geoms.copy()
+        geoms[lines_or_areas] = shapely.segmentize(geoms[lines_or_areas], step)
+    try:
+        moved = gpd.GeoSeries(geoms, crs=source).to_crs(grid.crs)
+    except Exception as exc:
+        raise CRSError(f"cannot transform {what} from {source.name} to {grid.crs.name}: {exc}") from None
+    out = np.asarray(moved.values, dtype=object)
+    coords = shapely.get_coordinates(out)
+    if not np.isfinite(coords).all():
+        bad = ~np.array([np.isfinite(shapely.get_coordinates(g)).all() for g in out])
+        raise CRSError(
+            f"{what} rows {_rows(frame, bad)} have coordinates outside the area where {source.name} "
+            f"can be transformed to {grid.crs.name}. Check the regions' CRS, or clip them to the "
+            "image's area first."
+        )
+    return out
