@@ -17,7 +17,7 @@ import os
 import re
 import threading
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
@@ -31,6 +31,7 @@ from rasterio.windows import Window
 
 from .errors import BandError, GridError, RasterReadError
 from .grid import PixelGrid, as_crs
+from .remote import display_path, gdal_env, gdal_path, is_remote, open_error_message, redact
 
 __all__ = ["Image", "Band", "RasterSource", "FileSource", "ArraySource", "to_millis"]
 
@@ -164,18 +165,19 @@ class FileSource(RasterSource):
     def open(cls, path: PathLike) -> "FileSource":
         """Read a raster's header and describe it; no pixel is read."""
         text = os.fspath(path)
+        shown = display_path(text)
         with _open_dataset(text) as ds:
             if ds.count == 0:
-                raise RasterReadError(f"{text} has no bands.")
+                raise RasterReadError(f"{shown} has no bands.")
             if ds.crs is None:
                 raise RasterReadError(
-                    f"{text} has no coordinate reference system, so its pixels cannot be placed "
+                    f"{shown} has no coordinate reference system, so its pixels cannot be placed "
                     "on the Earth. Assign one (for example with `gdal_edit.py -a_srs EPSG:XXXX`) "
                     "or build the image with Image.from_array(..., crs=...)."
                 )
             if ds.transform == Affine.identity() and not ds.gcps[0] and ds.rpcs is None:
                 raise RasterReadError(
-                    f"{text} has no georeferencing (its transform is the identity). Assign a "
+                    f"{shown} has no georeferencing (its transform is the identity). Assign a "
                     "geotransform or build the image with Image.from_array(..., transform=...)."
                 )
             grid = PixelGrid(ds.crs, ds.transform, ds.shape)
@@ -184,7 +186,7 @@ class FileSource(RasterSource):
             for value, dtype, band in zip(nodata, dtypes, range(1, ds.count + 1)):
                 if value is not None and not _nodata_in_dtype(value, dtype):
                     warnings.warn(
-                        f"{text} band {band}: nodata {value} lies outside {dtype}, so no pixel can "
+                        f"{shown} band {band}: nodata {value} lies outside {dtype}, so no pixel can "
                         "equal it and none is masked by it.",
                         stacklevel=3,
                     )
@@ -194,7 +196,7 @@ class FileSource(RasterSource):
                 dtypes=dtypes,
                 nodata=nodata,
                 block_shape=block_shape,  # type: ignore[arg-type]
-                name=text,
+                name=shown,
                 path=text,
                 mask_flags=tuple(frozenset(f) for f in ds.mask_flag_enums),
                 descriptions=tuple(ds.descriptions),
@@ -232,15 +234,26 @@ class FileSource(RasterSource):
             for k in needs_mask:
                 valid[k] &= ds.read_masks(bidx[k], window=win) > 0
         except RasterioIOError as exc:
-            raise RasterReadError(f"cannot read window {window} of {self.path}: {exc}") from None
+            raise RasterReadError(f"cannot read window {window} of {self.name}: {redact(str(exc))}") from None
         return list(data), valid
+
+    def __repr__(self) -> str:
+        return f"FileSource({self.name!r}, shape={self.grid.shape}, count={self.count})"
+
+    # A source travels to other processes (Dask workers) as its description; each
+    # process, and each thread in it, opens its own handle on first read.
+    def __getstate__(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "_local"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+        object.__setattr__(self, "_local", threading.local())
 
 
 def _open_dataset(path: str) -> rasterio.io.DatasetReader:
     """Open a raster with rasterio, turning GDAL's errors into clear ones."""
-    from .remote import gdal_env  # GDAL settings for remote reads
-
-    local = "://" not in path and not path.startswith("/vsi")
+    local = not is_remote(path)
     if local:
         p = Path(path)
         if not p.exists():
@@ -253,7 +266,7 @@ def _open_dataset(path: str) -> rasterio.io.DatasetReader:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with gdal_env():
-                return rasterio.open(path)
+                return rasterio.open(gdal_path(path))
     except RasterioIOError as exc:
         message = str(exc)
         if local:
@@ -261,7 +274,7 @@ def _open_dataset(path: str) -> rasterio.io.DatasetReader:
                 f"{path} is not a raster GDAL can read (corrupt, truncated or another kind of "
                 f"file): {message}"
             ) from None
-        raise RasterReadError(f"cannot open raster {path}: {message}") from None
+        raise RasterReadError(open_error_message(path, message)) from None
 
 
 # -- bands and images ----------------------------------------------------------------------

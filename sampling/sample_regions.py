@@ -24,7 +24,7 @@ from .regions import as_regions, to_working_crs, validate_regions
 from .selection import Selection, iter_selections
 from .table import band_column, check_column_names
 
-__all__ = ["sample_regions", "iter_sample_regions", "feature_ids", "DEFAULT_BATCH_PIXELS"]
+__all__ = ["sample_regions", "iter_sample_regions", "feature_ids", "empty_result", "DEFAULT_BATCH_PIXELS"]
 
 #: Selected pixels read per batch at ``tile_scale=1``; ``tile_scale=k`` divides it by ``k**2``.
 DEFAULT_BATCH_PIXELS = 4_000_000
@@ -50,9 +50,12 @@ def _plan(
     scale: float | None,
     projection: Any,
     tile_scale: float,
+    allow_empty: bool = False,
 ) -> _Plan:
     image = as_image(image)
-    frame = validate_regions(as_regions(regions))
+    frame = as_regions(regions)
+    if len(frame) or not allow_empty:
+        frame = validate_regions(frame)
     columns = [c for c in frame.columns if c != frame.geometry.name]
     if properties is None:
         chosen = columns
@@ -222,11 +225,50 @@ def sample_regions(
         result = frames[0] if len(frames) == 1 else pd.concat(frames)
         result.attrs["band_order"] = plan.image.band_names
     else:
-        empty = Selection.empty()
-        result = _frame(plan, empty, read_pixels(plan.image, plan.grid, empty.rows, empty.cols),
-                        geometries=geometries, drop_masked=drop_masked)
+        result = _empty_frame(plan, geometries=geometries, drop_masked=drop_masked)
     if len(result) == 0:
         _warn_empty(plan)
+    if feature_ids:
+        result.index = feature_ids_of(result.index)
+    return result
+
+
+def _empty_frame(plan: _Plan, *, geometries: bool, drop_masked: bool) -> gpd.GeoDataFrame:
+    empty = Selection.empty()
+    return _frame(plan, empty, read_pixels(plan.image, plan.grid, empty.rows, empty.cols),
+                  geometries=geometries, drop_masked=drop_masked)
+
+
+def empty_result(
+    image: Image | PathLike | Sequence[PathLike],
+    regions: Any,
+    *,
+    properties: Sequence[str] | None = None,
+    scale: float | None = None,
+    projection: Any = None,
+    tile_scale: float = 1,
+    geometries: bool = False,
+    drop_masked: bool = True,
+    feature_ids: bool = False,
+) -> gpd.GeoDataFrame:
+    """The frame :func:`sample_regions` returns when no pixel is selected: its schema.
+
+    Same columns, dtypes, index type and CRS as any result of ``sample_regions`` with
+    these arguments, with no rows; ``regions`` may be empty. The arguments are checked
+    as ``sample_regions`` checks them, but no pixel is read.
+
+    Examples
+    --------
+    >>> import numpy as np, geopandas as gpd
+    >>> from sampling import Image
+    >>> img = Image.from_array(np.zeros((2, 2), "uint16"), [10, 0, 0, 0, -10, 20], 32618, bands=["B1"])
+    >>> regions = gpd.GeoDataFrame({"plot": np.array([], "int64")}, geometry=[], crs=32618)
+    >>> empty_result(img, regions).dtypes.astype(str).to_dict()
+    {'plot': 'int64', 'B1': 'uint16', 'geometry': 'geometry'}
+    """
+    plan = _plan(image, regions, properties=properties, scale=scale, projection=projection,
+                 tile_scale=tile_scale, allow_empty=True)
+    result = _empty_frame(plan, geometries=geometries, drop_masked=drop_masked)
     if feature_ids:
         result.index = feature_ids_of(result.index)
     return result
@@ -243,7 +285,7 @@ def feature_ids_of(labels: pd.Index) -> pd.Index:
     ['3_0', '3_1', '5_0']
     """
     k = pd.Series(np.zeros(len(labels), dtype="int64"), index=labels).groupby(level=0, sort=False).cumcount()
-    return pd.Index([f"{label}_{n}" for label, n in zip(labels, k.to_numpy())], name="system:index")
+    return pd.Index([f"{label}_{n}" for label, n in zip(labels, k.to_numpy())], dtype=str, name="system:index")
 
 
 feature_ids = feature_ids_of
