@@ -9,6 +9,7 @@ and leaves an existing file untouched.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ import pandas as pd
 
 from .errors import FormatError, VectorReadError
 
-__all__ = ["atomic_path", "write_bytes", "write_table", "read_regions", "TABLE_FORMATS"]
+__all__ = ["atomic_path", "atomic_directory", "write_bytes", "write_table", "read_regions", "TABLE_FORMATS"]
 
 #: Output table formats by file extension.
 TABLE_FORMATS = {
@@ -147,3 +148,43 @@ def read_regions(path: str | os.PathLike, *, layer: str | int | None = None) -> 
         return gpd.read_file(p, layer=layer) if layer is not None else gpd.read_file(p)
     except Exception as exc:
         raise VectorReadError(f"cannot read regions from {path}: {exc}") from None
+
+
+@contextmanager
+def atomic_directory(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a new empty directory beside ``path``; move it to ``path`` if the block succeeds.
+
+    For outputs that are directories (partitioned datasets). The temporary directory
+    is removed if the block raises. With ``overwrite``, an existing ``path`` is replaced
+    only once the new directory is complete.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> target = os.path.join(tempfile.mkdtemp(), "dataset")
+    >>> with atomic_directory(target) as tmp:
+    ...     _ = (tmp / "part.0.txt").write_text("done")
+    >>> os.listdir(target)
+    ['part.0.txt']
+    """
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} already exists; pass overwrite=True (or --overwrite) to replace it.")
+    if target.exists() and not target.is_dir():
+        raise FileExistsError(f"{target} is a file; a dataset is written as a directory. Choose another name.")
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.exists():
+        raise FileNotFoundError(f"the directory {directory} does not exist; create it first.")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=directory))
+    try:
+        yield tmp
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=directory))
+            os.replace(target, old / target.name)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -159,6 +159,8 @@ def sample_regions(
     geometries: bool = False,
     drop_masked: bool = True,
     feature_ids: bool = False,
+    partitions: int | None = None,
+    client: Any = None,
 ) -> gpd.GeoDataFrame:
     """Sample the pixels of an image in each region: Earth Engine's ``sampleRegions``.
 
@@ -191,6 +193,12 @@ def sample_regions(
     feature_ids
         If True, the index holds Earth Engine's feature ids ``"<region label>_<k>"``
         (``k`` counting each region's rows from 0) instead of the region labels.
+    partitions, client
+        Run on a Dask cluster (see :func:`sampling.cluster.sample_regions_dask`):
+        the regions are cut into ``partitions`` spatially compact partitions (by
+        default 4 per worker thread of ``client``) and the result is a lazy
+        dask-geopandas GeoDataFrame. Regions that are already a dask-geopandas frame
+        take this path too.
 
     Returns
     -------
@@ -216,6 +224,14 @@ def sample_regions(
     0  wheat   4     None
     0  wheat   5     None
     """
+    from .cluster import is_dask_collection, sample_regions_dask  # (cluster.py builds on this module)
+
+    if partitions is not None or client is not None or is_dask_collection(regions):
+        return sample_regions_dask(
+            image, regions, properties=properties, scale=scale, projection=projection, tile_scale=tile_scale,
+            geometries=geometries, drop_masked=drop_masked, feature_ids=feature_ids,
+            partitions=partitions, client=client,
+        )
     plan = _plan(image, regions, properties=properties, scale=scale, projection=projection, tile_scale=tile_scale)
     frames = [
         _frame(plan, selection, pixels, geometries=geometries, drop_masked=drop_masked)
