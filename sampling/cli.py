@@ -52,7 +52,7 @@ def output_option(func: Callable[..., Any] | None = None, *, datasets: bool = Fa
 def cluster_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--scheduler``, ``--workers`` and ``--partitions``: run a command on a Dask cluster."""
     func = click.option("--partitions", type=click.IntRange(min=1),
-                        help="Partitions of regions (default: 4 per worker thread).")(func)
+                        help="Partitions of regions (default: 2 per worker thread).")(func)
     func = click.option("--workers", type=click.IntRange(min=1),
                         help="Start a local Dask cluster of N worker processes.")(func)
     return click.option("--scheduler", metavar="ADDRESS",
@@ -148,8 +148,7 @@ def _sample_regions_on_cluster(image: Any, regions: Any, output: Path, *, overwr
             except OSError as exc:
                 raise click.UsageError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
         else:
-            cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                       dashboard_address=None))
+            cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True))
             client = stack.enter_context(Client(cluster))
         result = sample_regions_dask(image, regions, partitions=partitions, client=client, **options)
         rows = write_dataset(result, output, overwrite=overwrite)

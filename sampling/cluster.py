@@ -26,24 +26,32 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
+from pyproj import Transformer
 
 from .errors import GridError, RasterReadError, SamplingError
+from .grid import PixelGrid
 from .image import Image, PathLike, as_image
 from .io import atomic_directory
 from .regions import as_regions, validate_regions
 from .remote import GdalOptions, active_options, gdal_env, redact
 from .sample_regions import empty_result, feature_ids_of, iter_sample_regions
 
-__all__ = ["sample_regions_dask", "map_regions", "is_dask_collection", "write_dataset"]
+__all__ = ["sample_regions_dask", "map_regions", "BlockLattice", "spatial_keys", "is_dask_collection", "write_dataset"]
 
 _INDEX_KEY = "__sampling_index_{}__"
-#: Partitions per worker thread when only a client is given: enough to balance the load.
-PARTITIONS_PER_THREAD = 4
+_SORT_KEY = "__sampling_hilbert__"
+#: Partitions per worker thread by default: a few, to balance the load; not many, because the blocks
+#: along a partition's edge are read by its neighbours too.
+PARTITIONS_PER_THREAD = 2
+#: ... and at most this many regions per partition by default, to bound a partition's memory.
+MAX_REGIONS_PER_PARTITION = 100_000
 
 
 def is_dask_collection(value: Any) -> bool:
@@ -104,8 +112,9 @@ def sample_regions_dask(
         As in :func:`~sampling.sample_regions`; the result is the same.
     partitions
         Number of partitions of regions. By default: the dask frame's own number, or
-        ``4 x`` the cluster's worker threads (of ``client``, or of the current
-        distributed client, or of this machine).
+        2 per worker thread of the cluster (of ``client``, or of the current
+        distributed client, or of this machine's cores), and at least one per
+        100,000 regions.
     client
         A ``distributed.Client``, used to choose the number of partitions. The result
         is computed by whichever scheduler is active when it is computed (creating a
@@ -156,7 +165,8 @@ def sample_regions_dask(
     meta = empty_result(image, schema_of, **options)  # checks the options here, not on the workers
     sample = functools.partial(_sample_partition, options=options, meta=meta)
     return map_regions(sample, regions, image, meta=meta, partitions=partitions, client=client,
-                       spatial_partitioning=spatial_partitioning, gdal_options=gdal_options)
+                       spatial_partitioning=spatial_partitioning, blocks=BlockLattice.of(image),
+                       gdal_options=gdal_options)
 
 
 def _sample_partition(part: gpd.GeoDataFrame, image: Image, *, options: dict[str, Any],
@@ -181,6 +191,7 @@ def map_regions(
     partitions: int | None = None,
     client: Any = None,
     spatial_partitioning: bool = True,
+    blocks: BlockLattice | None = None,
     gdal_options: dict[str, Any] | None = None,
 ) -> Any:
     """Run ``func(partition, *args)`` on every partition of ``regions`` on a Dask cluster.
@@ -203,6 +214,10 @@ def map_regions(
         A dask-geopandas GeoDataFrame or an in-memory GeoDataFrame.
     meta
         The empty frame ``func`` would return: the result's schema.
+    blocks
+        The raster blocks that partitions should not cut (see :class:`BlockLattice`):
+        regions are ordered by the Hilbert index of the block under their centre, and
+        partition boundaries move to block boundaries when that costs little balance.
 
     Returns
     -------
@@ -213,7 +228,8 @@ def map_regions(
 
     # columns keep their pandas dtypes (Dask would turn strings into another string dtype)
     with dask.config.set({"dataframe.convert-string": False}):
-        ddf = _partitioned(regions, partitions=partitions, client=client, spatial=spatial_partitioning)
+        ddf = _partitioned(regions, partitions=partitions, client=client, spatial=spatial_partitioning,
+                           blocks=blocks)
         env = GdalOptions({**active_options(), **(gdal_options or {})})
         shipped = [dask.delayed(a, pure=True, traverse=False) for a in args]
         run = functools.partial(_run_partition, func=func, env=env, meta=meta, total=ddf.npartitions)
@@ -260,9 +276,71 @@ def _worker_threads(client: Any) -> int:
     return max(1, sum(client.nthreads().values()))
 
 
-def _partitioned(regions: Any, *, partitions: int | None, client: Any, spatial: bool) -> Any:
-    """``regions`` as a dask-geopandas frame of ``partitions`` spatially compact partitions."""
-    import dask_geopandas
+@dataclass(frozen=True)
+class BlockLattice:
+    """The raster blocks partitions should not cut: a source grid and its block shape (rows, cols)."""
+
+    grid: PixelGrid
+    block_shape: tuple[int, int]
+
+    @classmethod
+    def of(cls, image: Image) -> BlockLattice:
+        """The blocks of the image's first band, whose grid is the default working grid."""
+        band = image.bands[0]
+        return cls(band.grid, tuple(band.source.block_shape))  # type: ignore[arg-type]
+
+
+def spatial_keys(regions: gpd.GeoDataFrame, blocks: BlockLattice | None) -> tuple[np.ndarray, np.ndarray]:
+    """Sort keys that put regions in Hilbert order: ``(block_key, fine_key)`` per region.
+
+    ``block_key`` is the Hilbert index of the raster block under the centre of each
+    region's bounding box (all 0 when ``blocks`` is None); ``fine_key`` the Hilbert
+    index of the centre itself. Sorting by both keeps the regions of one block
+    together, and neighbouring blocks near each other.
+    """
+    bounds = regions.geometry.bounds.to_numpy()
+    x = (bounds[:, 0] + bounds[:, 2]) / 2
+    y = (bounds[:, 1] + bounds[:, 3]) / 2
+    fine = regions.geometry.hilbert_distance(total_bounds=regions.total_bounds).to_numpy().astype("int64")
+    if blocks is None or len(regions) == 0:
+        return np.zeros(len(regions), dtype="int64"), fine
+    grid = blocks.grid
+    if regions.crs != grid.crs:
+        x, y = Transformer.from_crs(regions.crs, grid.crs, always_xy=True).transform(x, y, errcheck=False)
+    u, v = grid.pixel_coords(x, y)
+    height, width = grid.shape  # type: ignore[misc]
+    rows_of_blocks = -(-height // blocks.block_shape[0])
+    cols_of_blocks = -(-width // blocks.block_shape[1])
+    block_row = np.clip(np.nan_to_num(v, nan=0.0) // blocks.block_shape[0], 0, rows_of_blocks - 1)
+    block_col = np.clip(np.nan_to_num(u, nan=0.0) // blocks.block_shape[1], 0, cols_of_blocks - 1)
+    centres = gpd.GeoSeries(shapely.points(block_col + 0.5, block_row + 0.5))
+    key = centres.hilbert_distance(total_bounds=(0, 0, cols_of_blocks, rows_of_blocks)).to_numpy()
+    return key.astype("int64"), fine.astype("int64")
+
+
+def _cuts(block_key: np.ndarray, count: int) -> list[int]:
+    """Positions that cut sorted rows into ``count`` parts of about equal size, at block changes when near."""
+    n = len(block_key)
+    size = n / count
+    changes = np.flatnonzero(block_key[1:] != block_key[:-1]) + 1  # first row of each new block
+    cuts = [0]
+    for k in range(1, count):
+        ideal = int(round(k * size))
+        if len(changes):
+            j = np.searchsorted(changes, ideal)
+            near = min((changes[i] for i in (j - 1, j) if 0 <= i < len(changes)), key=lambda c: abs(c - ideal))
+            if abs(near - ideal) <= 0.25 * size:  # moving the cut costs less balance than a block read twice
+                ideal = int(near)
+        if cuts[-1] < ideal < n:
+            cuts.append(ideal)
+    cuts.append(n)
+    return cuts
+
+
+def _partitioned(regions: Any, *, partitions: int | None, client: Any, spatial: bool,
+                 blocks: BlockLattice | None) -> Any:
+    """``regions`` as a dask-geopandas frame of spatially compact partitions."""
+    import dask.dataframe as dd
 
     if partitions is not None:
         if isinstance(partitions, bool) or not isinstance(partitions, (int, np.integer)) or partitions < 1:
@@ -271,29 +349,52 @@ def _partitioned(regions: Any, *, partitions: int | None, client: Any, spatial: 
     if is_dask_collection(regions):
         count = partitions or regions.npartitions
         if spatial:
-            return _spatial_shuffle(regions, count)
+            return _spatial_shuffle(regions, count, blocks)
         return regions if count == regions.npartitions else regions.repartition(npartitions=count)
-    count = partitions or PARTITIONS_PER_THREAD * _worker_threads(client)
-    count = max(1, min(count, len(regions)))
+    if partitions is None:
+        partitions = max(PARTITIONS_PER_THREAD * _worker_threads(client), -(-len(regions) // MAX_REGIONS_PER_PARTITION))
+    count = max(1, min(partitions, len(regions)))
     if spatial:
-        distance = regions.geometry.hilbert_distance(total_bounds=regions.total_bounds)
-        regions = regions.take(np.argsort(distance.to_numpy(), kind="stable"))
-    return dask_geopandas.from_geopandas(regions, npartitions=count, sort=False)
+        block_key, fine_key = spatial_keys(regions, blocks)
+        order = np.lexsort((fine_key, block_key))
+        regions = regions.take(order)
+        cuts = _cuts(block_key[order], count)
+    else:
+        cuts = [int(round(k * len(regions) / count)) for k in range(count + 1)]
+    pieces = [regions.iloc[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    return dd.from_map(_identity, pieces, meta=regions.iloc[:0], label="regions", enforce_metadata=False)
 
 
-def _spatial_shuffle(regions: Any, count: int) -> Any:
-    """Shuffle a dask-geopandas frame into Hilbert-ordered partitions, keeping its index labels."""
+def _identity(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame
+
+
+def _spatial_shuffle(regions: Any, count: int, blocks: BlockLattice | None) -> Any:
+    """Shuffle a dask-geopandas frame into Hilbert-ordered partitions, keeping its index labels.
+
+    With ``blocks``, rows are shuffled on their block's Hilbert key, so the regions of
+    one block never land in two partitions (there may then be fewer partitions than
+    asked when a few blocks hold most regions); without, on the Hilbert distance of
+    each region (dask-geopandas' ``spatial_shuffle``).
+    """
     names = list(regions._meta.index.names)
     keys = [_INDEX_KEY.format(k) for k in range(len(names))]
 
-    def flatten(df: pd.DataFrame) -> pd.DataFrame:
-        return df.rename_axis(keys).reset_index()
+    def flatten(df: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        flat = df.rename_axis(keys).reset_index()
+        if blocks is None:
+            return flat
+        return flat.assign(**{_SORT_KEY: spatial_keys(flat, blocks)[0]})
 
-    def restore(df: pd.DataFrame) -> pd.DataFrame:
+    def restore(df: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         return df.set_index(keys).rename_axis(names)
 
     flat = regions.map_partitions(flatten, meta=flatten(regions._meta))
-    shuffled = flat.spatial_shuffle(by="hilbert", npartitions=count)
+    if blocks is None:
+        shuffled = flat.spatial_shuffle(by="hilbert", npartitions=count)
+    else:
+        # (task-based shuffle: the peer-to-peer one goes through Arrow, which cannot carry geometries)
+        shuffled = flat.set_index(_SORT_KEY, npartitions=count, shuffle_method="tasks")
     return shuffled.map_partitions(restore, meta=restore(shuffled._meta.reset_index(drop=True)))
 
 

@@ -196,7 +196,7 @@ def sample_regions(
     partitions, client
         Run on a Dask cluster (see :func:`sampling.cluster.sample_regions_dask`):
         the regions are cut into ``partitions`` spatially compact partitions (by
-        default 4 per worker thread of ``client``) and the result is a lazy
+        default 2 per worker thread of ``client``) and the result is a lazy
         dask-geopandas GeoDataFrame. Regions that are already a dask-geopandas frame
         take this path too.
 

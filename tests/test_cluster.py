@@ -24,9 +24,17 @@ from conftest import coded
 from geopandas.testing import assert_geodataframe_equal
 from loopback import HTTPServer, S3Server, serve_http, serve_s3, write_cog
 
-from sampling import GridError, Image, PropertyError, RasterReadError, sample_regions
+from sampling import GridError, Image, PixelGrid, PropertyError, RasterReadError, sample_regions
 from sampling.cli import main
-from sampling.cluster import _partitioned, map_regions, sample_regions_dask, write_dataset
+from sampling.cluster import (
+    BlockLattice,
+    _cuts,
+    _partitioned,
+    map_regions,
+    sample_regions_dask,
+    spatial_keys,
+    write_dataset,
+)
 
 dask = pytest.importorskip("dask")
 dask_geopandas = pytest.importorskip("dask_geopandas")
@@ -71,7 +79,7 @@ def http(data_dir: Path) -> Iterator[HTTPServer]:
 def client(s3: S3Server) -> Iterator[distributed.Client]:
     """Two worker processes, one thread each, started after the S3 settings are in the environment."""
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
         host="127.0.0.1", silence_logs=logging.ERROR,
     )
     with cluster, distributed.Client(cluster) as c:
@@ -111,7 +119,7 @@ def test_generated_data_thousands_of_regions_equal_single_process(client, data_d
     single = sample_regions(image, fields)
     lazy = sample_regions(image, fields, client=client)
     assert isinstance(lazy, dask_geopandas.GeoDataFrame)
-    assert lazy.npartitions == 8  # 4 per worker thread
+    assert lazy.npartitions == 4  # 2 per worker thread
     with distributed.get_task_stream(client) as stream:
         result = lazy.compute()
     assert len({task["worker"] for task in stream.data}) == 2  # both worker processes sampled
@@ -146,6 +154,13 @@ def test_a_dask_geopandas_frame_keeps_its_labels(client, data_dir, fields) -> No
     shuffled = sample_regions(image, lazy_regions)
     assert shuffled.npartitions == 6
     assert_geodataframe_equal(in_region_order(shuffled.compute(), subset), single)
+    # the regions of one raster block never land in two partitions
+    lattice = BlockLattice.of(image)
+    parts = [p.compute() for p in _partitioned(lazy_regions, partitions=6, client=None, spatial=True,
+                                               blocks=lattice).partitions]
+    assert sum(len(p) for p in parts) == len(subset) and {i for p in parts for i in p.index} == set(subset.index)
+    blocks_of = [set(spatial_keys(p, lattice)[0].tolist()) for p in parts]
+    assert all(a.isdisjoint(b) for i, a in enumerate(blocks_of) for b in blocks_of[i + 1 :])
     kept = sample_regions_dask(image, lazy_regions, spatial_partitioning=False, partitions=4)
     assert kept.npartitions == 4
     assert_geodataframe_equal(in_region_order(kept.compute(), subset), single)
@@ -196,17 +211,25 @@ def test_hilbert_partitions_share_few_blocks(fields) -> None:
         total = 0
         for part in frame.partitions:
             bounds = part.compute().bounds.to_numpy()
-            c0, r0 = ~TRANSFORM * (bounds[:, 0], bounds[:, 3])
-            c1, r1 = ~TRANSFORM * (bounds[:, 2], bounds[:, 1])
+            c0, r0 = ~TRANSFORM @ (bounds[:, 0], bounds[:, 3])
+            c1, r1 = ~TRANSFORM @ (bounds[:, 2], bounds[:, 1])
             blocks = set()
             for a, b, c, d in zip(r0 // 256, r1 // 256, c0 // 256, c1 // 256, strict=True):
                 blocks.update((i, j) for i in range(int(a), int(b) + 1) for j in range(int(c), int(d) + 1))
             total += len(blocks)
         return total
 
-    hilbert = blocks_read(_partitioned(regions, partitions=8, client=None, spatial=True))
-    unordered = blocks_read(_partitioned(regions, partitions=8, client=None, spatial=False))
+    lattice = BlockLattice(PixelGrid(CRS, TRANSFORM, (SIZE, SIZE)), (256, 256))
+    hilbert = blocks_read(_partitioned(regions, partitions=8, client=None, spatial=True, blocks=lattice))
+    unordered = blocks_read(_partitioned(regions, partitions=8, client=None, spatial=False, blocks=lattice))
     assert hilbert < 0.4 * unordered, (hilbert, unordered)
+
+
+def test_partition_cuts_move_to_block_boundaries_when_near() -> None:
+    keys = np.repeat([5, 9, 2, 7], [30, 25, 25, 20])  # rows sorted by block, four blocks
+    assert _cuts(keys, 4) == [0, 30, 55, 80, 100]  # every cut at a block boundary
+    assert _cuts(np.zeros(100, "int64"), 4) == [0, 25, 50, 75, 100]  # one block: even parts
+    assert _cuts(np.repeat([1, 2], [90, 10]), 2) == [0, 50, 100]  # the boundary is too far: balance wins
 
 
 def test_a_worker_that_cannot_read_names_the_source_and_the_partition(client, data_dir, http, fields) -> None:
