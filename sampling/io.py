@@ -139,8 +139,17 @@ def read_regions(path: str | os.PathLike, *, layer: str | int | None = None) -> 
     >>> read_regions("data/example_regions.gpkg").crs.to_epsg()  # doctest: +SKIP
     32618
     """
+    from .remote import display_path, gdal_env, gdal_path, is_remote, redact
+
+    text = os.fspath(path)
+    if is_remote(text):  # a URL: GDAL reads it, as it reads remote rasters
+        try:
+            with gdal_env():
+                return gpd.read_file(gdal_path(text), layer=layer)
+        except Exception as exc:
+            raise VectorReadError(f"cannot read regions from {display_path(text)}: {redact(str(exc))}") from None
     p = Path(path)
-    if "://" not in str(path) and not p.exists():
+    if not p.exists():
         raise VectorReadError(f"regions file {path} does not exist. Check the path.")
     try:
         if p.suffix.lower() in (".parquet", ".geoparquet"):

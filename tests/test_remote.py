@@ -18,11 +18,14 @@ import pytest
 import rasterio
 import shapely
 from affine import Affine
+from click.testing import CliRunner
 from geopandas.testing import assert_geodataframe_equal
 from loopback import HTTPServer, S3Server, serve_http, serve_s3, write_cog
 from rasterio.session import AWSSession
 
-from sampling import Image, RasterReadError, sample_regions
+from sampling import Image, RasterReadError, VectorReadError, sample_regions
+from sampling.cli import main
+from sampling.io import read_regions
 from sampling.remote import (
     DEFAULT_GDAL_OPTIONS,
     GdalOptions,
@@ -228,6 +231,19 @@ def test_real_landsat_bands_over_http(shared_data: Path, landsat_paths: list[str
             assert_geodataframe_equal(remote, local)
         size = sum(os.path.getsize(p) for p in landsat_paths)
         assert sum(r.bytes for r in server.requests()) < 0.5 * size
+
+
+def test_regions_and_rasters_both_over_http(shared_data: Path, landsat_paths: list[str], tmp_path: Path) -> None:
+    with serve_http(shared_data) as server:
+        raster = f"{server.url}/landsat8/{Path(landsat_paths[0]).name}"
+        regions_url = f"{server.url}/landsat8/polygons.gpkg"
+        out = tmp_path / "samples.parquet"
+        result = CliRunner().invoke(main, ["sample-regions", raster, regions_url, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        expected = sample_regions(landsat_paths[0], gpd.read_file(shared_data / "landsat8" / "polygons.gpkg"))
+        assert_geodataframe_equal(gpd.read_parquet(out), expected, check_index_type=False)
+        with pytest.raises(VectorReadError, match=r"cannot read regions from http://127\.0\.0\.1:\d+/none\.gpkg\?\*\*\*"):
+            read_regions(f"{server.url}/none.gpkg?token=abc")
 
 
 def test_missing_url_gives_a_clear_error_without_credentials(http: HTTPServer) -> None:
