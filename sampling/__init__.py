@@ -16,6 +16,7 @@ from .errors import (
     FormatError,
     GeometryError,
     GridError,
+    OptionError,
     PropertyError,
     RasterReadError,
     SamplingError,
@@ -24,6 +25,7 @@ from .errors import (
 )
 from .grid import PixelGrid, working_grid
 from .image import Band, Image
+from .reduce import reduce_regions
 from .sample_regions import feature_ids, iter_sample_regions, sample_regions
 from .selection import Selection, select_pixels
 
@@ -50,4 +52,6 @@ __all__ = [
     "iter_sample_regions",
     "feature_ids",
     "__version__",
+    "OptionError",
+    "reduce_regions",
 ]

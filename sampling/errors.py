@@ -18,6 +18,7 @@ __all__ = [
     "VectorReadError",
     "TooManyValuesError",
     "FormatError",
+    "OptionError",
 ]
 
 
@@ -65,3 +66,7 @@ class TooManyValuesError(SamplingError, ValueError):
 
 class FormatError(SamplingError, ValueError):
     """An output format is unknown or cannot hold the requested data."""
+
+
+class OptionError(SamplingError, ValueError):
+    """An option is out of range, unknown, or conflicts with another option."""

@@ -20,6 +20,7 @@ from .engine import PixelValues, read_pixels
 from .errors import GridError, PropertyError
 from .grid import PixelGrid, working_grid
 from .image import Image, PathLike, as_image
+from .progress import BATCH_PIXELS_WITH_BAR, Progress, progress_bar
 from .regions import as_regions, to_working_crs, validate_regions
 from .selection import Selection, iter_selections
 from .table import band_column, check_column_names
@@ -53,14 +54,7 @@ def _plan(
 ) -> _Plan:
     image = as_image(image)
     frame = validate_regions(as_regions(regions))
-    columns = [c for c in frame.columns if c != frame.geometry.name]
-    if properties is None:
-        chosen = columns
-    else:
-        chosen = [properties] if isinstance(properties, str) else list(properties)
-        unknown = [p for p in chosen if p not in columns]
-        if unknown:
-            raise PropertyError(f"unknown properties {unknown}; the regions have {columns}.")
+    chosen = _properties(frame, properties)
     check_column_names(image.band_names, chosen)
     try:
         tile_scale = float(tile_scale)
@@ -74,23 +68,50 @@ def _plan(
     return _Plan(image, frame, chosen, grid, geoms, batch)
 
 
-def _batches(plan: _Plan) -> Iterator[tuple[Selection, PixelValues]]:
-    """Selections of consecutive regions, about ``batch_pixels`` at a time, with their values."""
+def _properties(frame: gpd.GeoDataFrame, properties: Sequence[str] | str | None) -> list[str]:
+    """The region columns to copy: all non-geometry columns by default."""
+    columns = [c for c in frame.columns if c != frame.geometry.name]
+    if properties is None:
+        return columns
+    chosen = [properties] if isinstance(properties, str) else list(properties)
+    unknown = [p for p in chosen if p not in columns]
+    if unknown:
+        raise PropertyError(f"unknown properties {unknown}; the regions have {columns}.")
+    return chosen
+
+
+def _batches(plan: _Plan, bar: Progress | None = None) -> Iterator[tuple[Selection, PixelValues]]:
+    """Selections of consecutive regions, about ``batch_pixels`` at a time, with their values.
+
+    ``bar``, if given, counts the regions done; a shown bar makes batches smaller
+    so that it moves (the result is the same, as with ``tile_scale``).
+    """
     pending: list[Selection] = []
     size = 0
+    limit = min(plan.batch_pixels, BATCH_PIXELS_WITH_BAR) if bar is not None and bar.shown else plan.batch_pixels
     for part in iter_selections(plan.geometries, plan.grid, max_mask_pixels=plan.batch_pixels):
         pending.append(part)
         size += len(part)
-        if size >= plan.batch_pixels:
-            yield _read(plan, pending)
+        if size >= limit:
+            selection, pixels = _read(plan, pending)
+            yield selection, pixels
+            if bar is not None and len(selection):  # every region before the last one read is done
+                bar.advance_to(int(selection.feature[-1]))
             pending, size = [], 0
     if pending:
         yield _read(plan, pending)
+    if bar is not None:
+        bar.advance_to(len(plan.geometries))
 
 
 def _read(plan: _Plan, parts: list[Selection]) -> tuple[Selection, PixelValues]:
     selection = Selection.concat(parts)
     return selection, read_pixels(plan.image, plan.grid, selection.rows, selection.cols)
+
+
+def _kept(pixels: PixelValues, drop_masked: bool) -> np.ndarray:
+    """Which pixels make rows: valid in every band, or (``drop_masked=False``) in any band."""
+    return pixels.valid.all(axis=1) if drop_masked else pixels.valid.any(axis=1)
 
 
 def _frame(
@@ -102,8 +123,7 @@ def _frame(
     drop_masked: bool,
 ) -> gpd.GeoDataFrame:
     """Build one output frame from a batch's arrays."""
-    keep = pixels.valid.all(axis=1) if drop_masked else pixels.valid.any(axis=1)
-    rows = np.flatnonzero(keep)
+    rows = np.flatnonzero(_kept(pixels, drop_masked))
     feature = selection.feature[rows]
     index = plan.frame.index.take(feature)
     data: dict[str, Any] = {}
@@ -132,6 +152,7 @@ def iter_sample_regions(
     tile_scale: float = 1,
     geometries: bool = False,
     drop_masked: bool = True,
+    progress: bool = False,
 ) -> Iterator[gpd.GeoDataFrame]:
     """Yield the result of :func:`sample_regions` in consecutive chunks.
 
@@ -141,8 +162,9 @@ def iter_sample_regions(
     disk.
     """
     plan = _plan(image, regions, properties=properties, scale=scale, projection=projection, tile_scale=tile_scale)
-    for selection, pixels in _batches(plan):
-        yield _frame(plan, selection, pixels, geometries=geometries, drop_masked=drop_masked)
+    with progress_bar(len(plan.frame), progress=progress, desc="sample_regions", unit="region") as bar:
+        for selection, pixels in _batches(plan, bar):
+            yield _frame(plan, selection, pixels, geometries=geometries, drop_masked=drop_masked)
 
 
 def sample_regions(
@@ -156,6 +178,7 @@ def sample_regions(
     geometries: bool = False,
     drop_masked: bool = True,
     feature_ids: bool = False,
+    progress: bool = False,
 ) -> gpd.GeoDataFrame:
     """Sample the pixels of an image in each region: Earth Engine's ``sampleRegions``.
 
@@ -188,6 +211,8 @@ def sample_regions(
     feature_ids
         If True, the index holds Earth Engine's feature ids ``"<region label>_<k>"``
         (``k`` counting each region's rows from 0) instead of the region labels.
+    progress
+        If True, show a progress bar over the regions (needs tqdm).
 
     Returns
     -------
@@ -214,10 +239,11 @@ def sample_regions(
     0  wheat   5     None
     """
     plan = _plan(image, regions, properties=properties, scale=scale, projection=projection, tile_scale=tile_scale)
-    frames = [
-        _frame(plan, selection, pixels, geometries=geometries, drop_masked=drop_masked)
-        for selection, pixels in _batches(plan)
-    ]
+    with progress_bar(len(plan.frame), progress=progress, desc="sample_regions", unit="region") as bar:
+        frames = [
+            _frame(plan, selection, pixels, geometries=geometries, drop_masked=drop_masked)
+            for selection, pixels in _batches(plan, bar)
+        ]
     if frames:
         result = frames[0] if len(frames) == 1 else pd.concat(frames)
         result.attrs["band_order"] = plan.image.band_names
