@@ -4,6 +4,11 @@
 Earth Engine does on its servers:
 
 * :func:`sample_regions` -- ``Image.sampleRegions``: one row per pixel in each region.
+* :func:`reduce_regions` -- ``Image.reduceRegions``: one row of band statistics per region.
+* :func:`sample`, :func:`stratified_sample` -- ``Image.sample``, ``Image.stratifiedSample``,
+  reproducible; :func:`spatial_split` for blocked train/test splits (``sampling.ml``).
+
+Earth Engine's camelCase spellings live in ``sampling.ee`` and as ``Image`` methods.
 
 The pixel geometry lives in :class:`PixelGrid`; images in :class:`Image`.
 """
@@ -25,6 +30,7 @@ from .errors import (
 )
 from .grid import PixelGrid, working_grid
 from .image import Band, Image
+from .ml import sample, spatial_split, stratified_sample
 from .reduce import reduce_regions
 from .sample_regions import feature_ids, iter_sample_regions, sample_regions
 from .selection import Selection, select_pixels
@@ -54,4 +60,7 @@ __all__ = [
     "__version__",
     "OptionError",
     "reduce_regions",
+    "sample",
+    "stratified_sample",
+    "spatial_split",
 ]

@@ -562,6 +562,44 @@ class Image:
         when = "" if self.time is None else f", time={pd.Timestamp(self.time, unit='ms', tz='UTC').isoformat()}"
         return f"Image(id={self.id!r}, bands={self.band_names}{when})"
 
+    # -- operations as methods: each delegates to its function (imported lazily) -------
+
+    def sample_regions(self, regions: Any, **options: Any) -> Any:
+        """:func:`sampling.sample_regions` on this image."""
+        from .sample_regions import sample_regions
+
+        return sample_regions(self, regions, **options)
+
+    def reduce_regions(self, regions: Any, **options: Any) -> Any:
+        """:func:`sampling.reduce_regions` on this image."""
+        from .reduce import reduce_regions
+
+        return reduce_regions(self, regions, **options)
+
+    def sampleRegions(self, *args: Any, **kwargs: Any) -> Any:
+        """Earth Engine's ``sampleRegions``: :func:`sampling.ee.sampleRegions` on this image."""
+        from .ee import sampleRegions
+
+        return sampleRegions(self, *args, **kwargs)
+
+    def reduceRegions(self, *args: Any, **kwargs: Any) -> Any:
+        """Earth Engine's ``reduceRegions``: :func:`sampling.ee.reduceRegions` on this image."""
+        from .ee import reduceRegions
+
+        return reduceRegions(self, *args, **kwargs)
+
+    def sample(self, *args: Any, **kwargs: Any) -> Any:
+        """Earth Engine's ``sample``: :func:`sampling.ee.sample` on this image."""
+        from .ee import sample
+
+        return sample(self, *args, **kwargs)
+
+    def stratifiedSample(self, *args: Any, **kwargs: Any) -> Any:
+        """Earth Engine's ``stratifiedSample``: :func:`sampling.ee.stratifiedSample` on this image."""
+        from .ee import stratifiedSample
+
+        return stratifiedSample(self, *args, **kwargs)
+
 
 def as_image(image: "Image | PathLike | Sequence[PathLike]") -> Image:
     """Accept an :class:`Image`, a path or a list of paths, and return an :class:`Image`."""

@@ -361,9 +361,9 @@ def stratified_sample(
             short.append(f"{value!r}: {len(got)}")
         picked.append(got)
     if short:
+        listed = ", ".join(short[:10]) + (f" and {len(short) - 10} more classes" if len(short) > 10 else "")
         warnings.warn(
-            f"some classes have fewer unmasked pixels than asked for, so all of them were taken: "
-            f"{', '.join(short)}.",
+            f"some classes have fewer unmasked pixels than asked for, so all of them were taken: {listed}.",
             stacklevel=2,
         )
     positions = np.concatenate(picked) if picked else np.empty(0, dtype="int64")
