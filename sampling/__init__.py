@@ -15,6 +15,7 @@ The pixel geometry lives in :class:`PixelGrid`; images in :class:`Image`.
 
 from __future__ import annotations
 
+from . import ee
 from .errors import (
     BandError,
     CRSError,
