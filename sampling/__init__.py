@@ -64,4 +64,5 @@ __all__ = [
     "sample",
     "stratified_sample",
     "spatial_split",
+    "ee",
 ]
