@@ -109,3 +109,18 @@ def test_example_data_is_what_its_generator_makes(tmp_path, monkeypatch):
         assert fresh.profile == bundled.profile
     for name in ("example_regions.gpkg", "example_points.gpkg"):
         assert gpd.read_file(tmp_path / name).equals(gpd.read_file(EXAMPLE_DATA / name))
+
+
+@pytest.mark.parametrize("suffix, driver", [(".geojson", "GeoJSON"), (".shp", "ESRI Shapefile"), (".parquet", None)])
+def test_regions_in_any_vector_format(tmp_path, suffix, driver):
+    regions = gpd.read_file(REGIONS)
+    path = tmp_path / f"regions{suffix}"
+    if driver is None:
+        regions.to_parquet(path)
+    else:
+        regions.to_file(path, driver=driver)
+    out = tmp_path / "samples.parquet"
+    result = run("sample-regions", IMAGE, str(path), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    expected = sample_regions(IMAGE, regions)
+    assert gpd.read_parquet(out)["nir"].tolist() == expected["nir"].tolist()
