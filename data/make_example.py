@@ -76,7 +76,8 @@ def make_regions(rng: np.random.Generator, classes: np.ndarray) -> gpd.GeoDataFr
         x0, y0 = TRANSFORM * (col + 0.3, row + 0.7)
         poly = box(x0, y0 - h * 10, x0 + w * 10, y0)
         if field_id == 3:
-            poly = Polygon(poly.exterior.coords, [box(x0 + 20, y0 - h * 10 + 20, x0 + 40, y0 - h * 10 + 40).exterior.coords])
+            hole = box(x0 + 20, y0 - h * 10 + 20, x0 + 40, y0 - h * 10 + 40)
+            poly = Polygon(poly.exterior.coords, [hole.exterior.coords])
         if field_id == 7:
             poly = MultiPolygon([poly, box(x0 + w * 10 + 30, y0 - 30, x0 + w * 10 + 60, y0)])
         shapes.append(poly)
@@ -107,7 +108,8 @@ def main() -> None:
         dst.write(bands)
         dst.descriptions = ("blue", "green", "red", "nir")
         dst.update_tags(TIFFTAG_DATETIME="2024:06:01 10:30:00")
-    for name, frame in (("example_regions.gpkg", make_regions(rng, classes)), ("example_points.gpkg", make_points(rng, classes))):
+    vectors = {"example_regions.gpkg": make_regions(rng, classes), "example_points.gpkg": make_points(rng, classes)}
+    for name, frame in vectors.items():
         path = HERE / name
         path.unlink(missing_ok=True)
         frame.to_file(path, driver="GPKG")

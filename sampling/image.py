@@ -12,14 +12,14 @@ later, one block window at a time, by :mod:`sampling.engine`.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import threading
 import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -101,6 +101,15 @@ class RasterSource:
     block_shape: tuple[int, int]
     name: str
 
+    def __post_init__(self) -> None:
+        for band, (value, dtype) in enumerate(zip(self.nodata, self.dtypes), start=1):
+            if value is not None and not _nodata_in_dtype(value, dtype):
+                warnings.warn(
+                    f"{self.name} band {band}: nodata {value} lies outside {dtype}, so no pixel can "
+                    "equal it and none is masked by it.",
+                    stacklevel=4,
+                )
+
     @property
     def count(self) -> int:
         return len(self.dtypes)
@@ -161,7 +170,7 @@ class FileSource(RasterSource):
     _local: threading.local = field(default_factory=threading.local, repr=False, compare=False)
 
     @classmethod
-    def open(cls, path: PathLike) -> "FileSource":
+    def open(cls, path: PathLike) -> FileSource:
         """Read a raster's header and describe it; no pixel is read."""
         text = os.fspath(path)
         with _open_dataset(text) as ds:
@@ -181,13 +190,6 @@ class FileSource(RasterSource):
             grid = PixelGrid(ds.crs, ds.transform, ds.shape)
             dtypes = tuple(np.dtype(d) for d in ds.dtypes)
             nodata = tuple(ds.nodatavals)
-            for value, dtype, band in zip(nodata, dtypes, range(1, ds.count + 1)):
-                if value is not None and not _nodata_in_dtype(value, dtype):
-                    warnings.warn(
-                        f"{text} band {band}: nodata {value} lies outside {dtype}, so no pixel can "
-                        "equal it and none is masked by it.",
-                        stacklevel=3,
-                    )
             block_shape = tuple(ds.block_shapes[0]) if ds.block_shapes else (256, 256)
             return cls(
                 grid=grid,
@@ -361,7 +363,7 @@ class Image:
         id: str | None = None,
         time: Any = None,
         properties: Mapping[str, Any] | None = None,
-    ) -> "Image":
+    ) -> Image:
         """Open one multi-band raster, or several single-band rasters as one image.
 
         Parameters
@@ -424,7 +426,7 @@ class Image:
         time: Any = None,
         properties: Mapping[str, Any] | None = None,
         block_shape: tuple[int, int] = (256, 256),
-    ) -> "Image":
+    ) -> Image:
         """An image over an in-memory array of shape ``(bands, height, width)`` or ``(height, width)``.
 
         ``mask`` (same shape, True = valid) adds to the nodata and NaN masks.
@@ -498,7 +500,7 @@ class Image:
                 return b
         raise BandError(f"unknown band {name!r}; this image has {self.band_names}.")
 
-    def select(self, names: str | Iterable[str]) -> "Image":
+    def select(self, names: str | Iterable[str]) -> Image:
         """A new image with only the named bands, in the given order.
 
         Each name may be an exact band name or a regular expression matched against the
@@ -520,14 +522,15 @@ class Image:
             chosen.extend(matches)
         return Image(chosen, id=self.id, time=self.time, properties=self.properties)
 
-    def rename(self, names: Sequence[str]) -> "Image":
+    def rename(self, names: Sequence[str]) -> Image:
         """A new image whose bands carry ``names``."""
         names = list(names)
         if len(names) != len(self._bands):
             raise BandError(f"rename needs {len(self._bands)} names, got {len(names)}.")
-        return Image([replace(b, name=n) for b, n in zip(self._bands, names)], id=self.id, time=self.time, properties=self.properties)
+        bands = [replace(b, name=n) for b, n in zip(self._bands, names)]
+        return Image(bands, id=self.id, time=self.time, properties=self.properties)
 
-    def set(self, **properties: Any) -> "Image":
+    def set(self, **properties: Any) -> Image:
         """A new image with updated properties (``id`` and ``time`` included)."""
         props = dict(self.properties)
         image_id = properties.pop("id", self.id)
@@ -546,7 +549,7 @@ class Image:
             if isinstance(s, FileSource):
                 s.close()
 
-    def __enter__(self) -> "Image":
+    def __enter__(self) -> Image:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -601,7 +604,7 @@ class Image:
         return stratifiedSample(self, *args, **kwargs)
 
 
-def as_image(image: "Image | PathLike | Sequence[PathLike]") -> Image:
+def as_image(image: Image | PathLike | Sequence[PathLike]) -> Image:
     """Accept an :class:`Image`, a path or a list of paths, and return an :class:`Image`."""
     if isinstance(image, Image):
         return image

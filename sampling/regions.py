@@ -8,7 +8,8 @@ edges densified first, so that a long straight edge bends as it should.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import geopandas as gpd
 import numpy as np

@@ -9,8 +9,9 @@ listing on open, range reads merged, a block cache) while letting the user's own
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import rasterio
 

@@ -17,8 +17,9 @@ strips of whole rows so memory stays bounded and the order stays row-major.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import shapely
@@ -55,12 +56,12 @@ class Selection:
         return len(self.feature)
 
     @classmethod
-    def empty(cls) -> "Selection":
+    def empty(cls) -> Selection:
         z = np.empty(0, dtype="int64")
         return cls(z, z, z)
 
     @classmethod
-    def concat(cls, parts: list["Selection"]) -> "Selection":
+    def concat(cls, parts: list[Selection]) -> Selection:
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls.empty()
@@ -162,7 +163,7 @@ def _select_shape(i: int, geom: Any, grid: PixelGrid, max_mask_pixels: int) -> I
     strip = max(1, int(max_mask_pixels) // max(width, 1))
     for top in range(row0, row0 + height, strip):
         rows_here = min(strip, row0 + height - top)
-        transform = grid.transform * Affine.translation(col0, top)
+        transform = grid.transform @ Affine.translation(col0, top)
         burned = rasterize(
             [(geom, 1)],
             out_shape=(rows_here, width),
