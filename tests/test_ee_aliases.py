@@ -11,18 +11,19 @@ from affine import Affine
 from sampling import Image, OptionError, PixelGrid, ee, reduce_regions, sample_regions
 from sampling.ml import sample, stratified_sample
 
-IMAGE = "data/example.tif"
+from .conftest import EXAMPLE_DATA
+
+IMAGE = str(EXAMPLE_DATA / "example.tif")
+REGIONS = str(EXAMPLE_DATA / "example_regions.gpkg")
 
 
 @pytest.fixture(scope="module")
 def image() -> Image:
     return Image.open(IMAGE)
 
-
 @pytest.fixture(scope="module")
 def fields() -> gpd.GeoDataFrame:
-    return gpd.read_file("data/example_regions.gpkg")
-
+    return gpd.read_file(REGIONS)
 
 def test_sample_regions_aliases(image, fields):
     expected = sample_regions(image, fields, properties=["class"], scale=20, tile_scale=4, geometries=True)
@@ -43,7 +44,6 @@ def test_sample_regions_aliases(image, fields):
         sample_regions(IMAGE, fields, feature_ids=True, drop_masked=False),
     )
 
-
 def test_reduce_regions_aliases(image, fields):
     expected = reduce_regions(image, fields, reducers=["mean", "min", "max", "std"], percentiles=[10], scale=30)
     for result in (
@@ -57,7 +57,6 @@ def test_reduce_regions_aliases(image, fields):
         reduce_regions(image, fields, reducers=["count"], projection="EPSG:4326", scale=20),
     )
 
-
 def test_crs_transform_is_the_projection(image, fields):
     transform = [20, 0, 500005, 0, -20, 4200005]
     expected = reduce_regions(image, fields, reducers=["count"],
@@ -68,7 +67,6 @@ def test_crs_transform_is_the_projection(image, fields):
     pd.testing.assert_frame_equal(ee.reduceRegions(image, fields, "count", crsTransform=transform), expected)
     with pytest.raises(ValueError, match="cannot be combined"):
         ee.reduceRegions(image, fields, "count", scale=30, crsTransform=transform)
-
 
 def test_sample_and_stratified_sample_aliases(image, fields):
     pd.testing.assert_frame_equal(
@@ -91,7 +89,6 @@ def test_sample_and_stratified_sample_aliases(image, fields):
         ee.stratifiedSample(covered, 4, scale=20, geometries=True),
         stratified_sample(covered, class_band="zone", n_per_class=4, scale=20, geometries=True),
     )
-
 
 def test_unknown_reducer(image, fields):
     with pytest.raises(OptionError, match="Earth Engine's names"):

@@ -11,13 +11,15 @@ from shapely import box
 from sampling import Image, OptionError, sample_regions
 from sampling.ml import sample, spatial_blocks, spatial_split, stratified_sample, to_xy
 
-IMAGE = "data/example.tif"
+from .conftest import EXAMPLE_DATA
+
+IMAGE = str(EXAMPLE_DATA / "example.tif")
+REGIONS = str(EXAMPLE_DATA / "example_regions.gpkg")
 
 
 @pytest.fixture(scope="module")
 def fields() -> gpd.GeoDataFrame:
-    return gpd.read_file("data/example_regions.gpkg")
-
+    return gpd.read_file(REGIONS)
 
 @pytest.fixture(scope="module")
 def overlapping() -> gpd.GeoDataFrame:
@@ -33,10 +35,8 @@ def overlapping() -> gpd.GeoDataFrame:
         crs="EPSG:32618",
     )
 
-
 def pixel_keys(table: gpd.GeoDataFrame) -> list[tuple[float, float]]:
     return list(zip(table.geometry.x, table.geometry.y, strict=True))
-
 
 def test_sample_returns_exactly_num_pixels_and_is_reproducible(overlapping):
     a = sample(IMAGE, overlapping, num_pixels=500, seed=7, geometries=True)
@@ -48,7 +48,6 @@ def test_sample_returns_exactly_num_pixels_and_is_reproducible(overlapping):
     # every band is unmasked although region c covers the cloud
     assert not a[["blue", "green", "red", "nir"]].isna().any().any()
     assert set(a["label"]) == {"a", "b", "c"}
-
 
 def test_sampled_rows_are_sample_regions_rows(overlapping):
     drawn = sample(IMAGE, overlapping, num_pixels=300, seed=1, geometries=True)
@@ -63,7 +62,6 @@ def test_sampled_rows_are_sample_regions_rows(overlapping):
     order = drawn_flat.assign(row=-drawn_flat.y, col=drawn_flat.x)[["index", "row", "col"]]
     assert order.equals(order.sort_values(["index", "row", "col"]))
 
-
 def test_sample_masked_pixels_are_refilled_or_dropped(overlapping):
     cloudy = overlapping.iloc[[2]]
     valid = len(sample_regions(IMAGE, cloudy))
@@ -73,7 +71,6 @@ def test_sample_masked_pixels_are_refilled_or_dropped(overlapping):
     # frac draws a fraction of all pixels and drops the masked draws, like Earth Engine's factor
     some = sample(IMAGE, cloudy, frac=0.5, seed=3)
     assert abs(len(some) - 0.5 * valid) < 0.1 * valid
-
 
 def test_sample_whole_image_and_scale():
     table = sample(IMAGE, num_pixels=1000, seed=0, geometries=True)
@@ -86,7 +83,6 @@ def test_sample_whole_image_and_scale():
     assert with_values["nir"].tolist() == table["nir"].tolist()
     coarse = sample(IMAGE, num_pixels=100, seed=0, scale=40, geometries=True)
     assert len(coarse) == 100 and ((coarse.geometry.x - 500000) % 40 == 20).all()
-
 
 def test_dedupe_keeps_each_pixel_once(overlapping):
     everything = sample(IMAGE, overlapping, num_pixels=100_000, seed=0, geometries=True)
@@ -102,7 +98,6 @@ def test_dedupe_keeps_each_pixel_once(overlapping):
     drawn = sample(IMAGE, overlapping, num_pixels=2000, seed=5, geometries=True, dedupe=True)
     assert len(set(pixel_keys(drawn))) == 2000
 
-
 def test_stratified_by_region_column(fields):
     table = stratified_sample(IMAGE, fields, class_column="class", n_per_class=100, seed=4)
     assert table["class"].value_counts().to_dict() == {"crop": 100, "water": 100, "urban": 100, "forest": 100}
@@ -115,13 +110,11 @@ def test_stratified_by_region_column(fields):
     assert some["class"].value_counts().to_dict() == {"water": 10, "urban": 5}
     assert list(some.columns[:2]) == ["field_id", "class"]
 
-
 def test_stratified_warns_when_a_class_is_short(fields):
     counts = sample_regions(IMAGE, fields)["class"].value_counts()
     with pytest.warns(UserWarning, match="fewer unmasked pixels"):
         table = stratified_sample(IMAGE, fields, class_column="class", n_per_class=int(counts.min()) + 50, seed=0)
     assert table["class"].value_counts()[counts.idxmin()] == counts.min()
-
 
 def class_image() -> Image:
     """The example scene plus a land-cover band (0..3 by quadrant-like stripes, 255 = nodata)."""
@@ -132,7 +125,6 @@ def class_image() -> Image:
     landcover[:10] = 255
     cover = Image.from_array(landcover, scene.grid.transform, scene.grid.crs, bands=["landcover"], nodata=255)
     return Image([*scene.bands, *cover.bands], id="scene")
-
 
 def test_stratified_by_class_band():
     image = class_image()
@@ -146,7 +138,6 @@ def test_stratified_by_class_band():
     same = stratified_sample(image, class_band="landcover", n_per_class=50, seed=2, geometries=True, tile_scale=20)
     pd.testing.assert_frame_equal(table, same)
 
-
 def test_stratified_by_class_band_in_regions_with_dedupe(overlapping):
     image = class_image()
     table = stratified_sample(image, overlapping, class_band="landcover", n_per_class=40, seed=9,
@@ -155,7 +146,6 @@ def test_stratified_by_class_band_in_regions_with_dedupe(overlapping):
     assert len(keys) == len(set(keys))
     assert table["landcover"].value_counts().max() == 40
     assert set(table["label"]) <= {"a", "b", "c"}
-
 
 def test_spatial_split_assigns_whole_blocks(fields):
     table = sample_regions(IMAGE, fields, geometries=True)
@@ -173,7 +163,6 @@ def test_spatial_split_assigns_whole_blocks(fields):
     train, test = spatial_split(grid, block_size=5, test_fraction=0.25, columns=("col", "row"), seed=0)
     assert len(test) == 25 and len(train) == 75
 
-
 def test_spatial_split_errors(fields):
     table = sample_regions(IMAGE, fields)  # no geometries
     with pytest.raises(OptionError, match="geometries=True"):
@@ -183,7 +172,6 @@ def test_spatial_split_errors(fields):
         spatial_split(with_points, block_size=1e7)
     with pytest.raises(OptionError, match="test_fraction"):
         spatial_split(with_points, block_size=500, test_fraction=1.5)
-
 
 def test_to_xy_gives_arrays_for_scikit_learn(fields):
     table = stratified_sample(IMAGE, fields, class_column="class", n_per_class=20, seed=0)
@@ -195,7 +183,6 @@ def test_to_xy_gives_arrays_for_scikit_learn(fields):
     table = stratified_sample(image, class_band="landcover", n_per_class=5, seed=0)
     X, y = to_xy(table, "landcover")
     assert X.shape == (20, 4)  # the label band is not a feature
-
 
 def test_bad_options(fields):
     with pytest.raises(OptionError, match="exactly one of num_pixels"):

@@ -17,7 +17,10 @@ from matplotlib.image import AxesImage  # noqa: E402
 from sampling import Image, OptionError, sample_regions  # noqa: E402
 from sampling.plot import plot_histograms, plot_image, plot_time_series, rgb_composite  # noqa: E402
 
-IMAGE = "data/example.tif"
+from .conftest import EXAMPLE_DATA
+
+IMAGE = str(EXAMPLE_DATA / "example.tif")
+REGIONS = str(EXAMPLE_DATA / "example_regions.gpkg")
 
 
 @pytest.fixture(autouse=True)
@@ -25,11 +28,9 @@ def close_figures():
     yield
     plt.close("all")
 
-
 @pytest.fixture(scope="module")
 def fields() -> gpd.GeoDataFrame:
-    return gpd.read_file("data/example_regions.gpkg")
-
+    return gpd.read_file(REGIONS)
 
 def test_rgb_composite_stretch_and_mask():
     rgba, extent = rgb_composite(IMAGE)
@@ -44,7 +45,6 @@ def test_rgb_composite_stretch_and_mask():
     assert image.band_names[:3] == ["blue", "green", "red"]  # red/green/blue were found by name
     small, _ = rgb_composite(IMAGE, max_size=100)
     assert small.shape == (60, 80, 4)  # every 4th pixel: 320 / 4 <= 100
-
 
 def test_plot_image_with_regions_and_samples(fields, tmp_path):
     samples = sample_regions(IMAGE, fields, geometries=True)
@@ -61,11 +61,9 @@ def test_plot_image_with_regions_and_samples(fields, tmp_path):
     ax.figure.savefig(out)
     assert out.stat().st_size > 10_000
 
-
 def test_plot_image_needs_point_geometries(fields):
     with pytest.raises(OptionError, match="geometries=True"):
         plot_image(IMAGE, samples=sample_regions(IMAGE, fields))
-
 
 def test_plot_image_single_band_and_other_crs(fields):
     ax = plot_image(IMAGE, bands=["nir"], regions=fields.to_crs(4326))
@@ -76,7 +74,6 @@ def test_plot_image_single_band_and_other_crs(fields):
     path_x = np.concatenate([p.vertices[:, 0] for c in ax.collections for p in c.get_paths()])
     assert (path_x > x0).all() and (path_x < x1).all()
 
-
 def long_table() -> pd.DataFrame:
     times = pd.date_range("2024-01-01", periods=6, freq="MS", tz="UTC").as_unit("ms").asi8
     rows = []
@@ -85,7 +82,6 @@ def long_table() -> pd.DataFrame:
             rows.append({"id": "x", "longitude": lon, "latitude": lat, "time": t, "nir": 1000 + k * 100 + t % 7,
                          "field": "a" if k < 2 else "b"})
     return pd.DataFrame(rows)
-
 
 def test_plot_time_series_per_pixel_and_per_region():
     table = long_table()
@@ -100,7 +96,6 @@ def test_plot_time_series_per_pixel_and_per_region():
     assert len(ax.get_lines()) == 2 and "first 2 of 3" in ax.get_title()
     with pytest.raises(KeyError, match="unknown band"):
         plot_time_series(table, "red")
-
 
 def test_plot_histograms_per_class(fields):
     table = sample_regions(IMAGE, fields)

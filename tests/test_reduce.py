@@ -19,8 +19,13 @@ from shapely import MultiPolygon, Point, Polygon, box
 
 from sampling import Image, OptionError, reduce_regions, sample_regions
 
-STATS = ["count", "sum", "mean", "min", "max", "std", "median"]
+from .conftest import EXAMPLE_DATA
 
+IMAGE = str(EXAMPLE_DATA / "example.tif")
+REGIONS = str(EXAMPLE_DATA / "example_regions.gpkg")
+
+
+STATS = ["count", "sum", "mean", "min", "max", "std", "median"]
 
 def mixed_regions(path: str, n: int, seed: int) -> gpd.GeoDataFrame:
     """Random regions over a raster: boxes, rotated polygons, a hole, a MultiPolygon,
@@ -54,7 +59,6 @@ def mixed_regions(path: str, n: int, seed: int) -> gpd.GeoDataFrame:
     geoms = [g.intersection(box(left - 5 * res, bottom - 5 * res, right + 5 * res, top + 5 * res)) or g for g in geoms]
     return gpd.GeoDataFrame({"name": [f"r{k}" for k in range(len(geoms))]}, geometry=geoms, crs=crs)
 
-
 def zonal(regions: gpd.GeoDataFrame, path: str, band: int, nodata=None) -> pd.DataFrame:
     from rasterstats import zonal_stats
 
@@ -65,7 +69,6 @@ def zonal(regions: gpd.GeoDataFrame, path: str, band: int, nodata=None) -> pd.Da
             stats="count sum mean min max std median percentile_10 percentile_90",
         )
     return pd.DataFrame(rows, index=regions.index)
-
 
 def assert_matches_rasterstats(ours: pd.DataFrame, band_name: str, theirs: pd.DataFrame, path: str) -> None:
     # rasterstats fills pixels outside the raster with 0 and counts them for integer rasters,
@@ -90,7 +93,6 @@ def assert_matches_rasterstats(ours: pd.DataFrame, band_name: str, theirs: pd.Da
         expected = theirs[their_name].to_numpy(dtype="float64")[has]
         np.testing.assert_allclose(mine, expected, rtol=1e-10, err_msg=f"{band_name} {ours_name}")
 
-
 def test_landsat_matches_rasterstats(landsat_paths):
     polygons = gpd.read_file(landsat_paths[0].rsplit("/", 1)[0] + "/polygons.gpkg")
     regions = pd.concat([polygons, mixed_regions(landsat_paths[0], 60, seed=1)], ignore_index=True)
@@ -104,14 +106,12 @@ def test_landsat_matches_rasterstats(landsat_paths):
     assert str(ours["B2_sum"].dtype) == "UInt64" and str(ours["B2_min"].dtype) == "UInt16"
     assert ours["B2_count"].dtype == np.dtype("int64")
 
-
 def test_rgbn_matches_rasterstats(shared_data):
     path = str(shared_data / "rgbn.tif")
     regions = mixed_regions(path, 48, seed=2)
     ours = reduce_regions(path, regions, percentiles=[10, 90])
     for k, band in enumerate(Image.open(path).band_names):
         assert_matches_rasterstats(ours, band, zonal(regions, path, k + 1), path)
-
 
 def test_masked_pixels_are_left_out_per_band(shared_data):
     """rgbn_suba.tif has nodata 0: each band is reduced under its own mask, as rasterstats does."""
@@ -123,11 +123,10 @@ def test_masked_pixels_are_left_out_per_band(shared_data):
     for k, band in enumerate(Image.open(path).band_names):
         assert_matches_rasterstats(ours, band, zonal(regions, path, k + 1, nodata=nodata), path)
 
-
 def test_same_pixels_as_sample_regions():
     """Statistics equal pandas group-bys over sample_regions' rows (masked values left out per band)."""
-    image = Image.open("data/example.tif")
-    fields = gpd.read_file("data/example_regions.gpkg")
+    image = Image.open(IMAGE)
+    fields = gpd.read_file(REGIONS)
     fields = pd.concat([fields, fields.iloc[[3]].assign(field_id=99)], ignore_index=True)  # duplicate region
     ours = reduce_regions(image, fields, percentiles=[25])
     rows = sample_regions(image, fields, drop_masked=False)
@@ -148,25 +147,22 @@ def test_same_pixels_as_sample_regions():
     # the cloud (nodata) makes some counts smaller than the pixel counts
     assert (ours["blue_count"] > 0).all()
 
-
 def test_tile_scale_and_batches_do_not_change_the_result():
     """Tiny batches split regions across batches; the statistics stay the same."""
-    fields = gpd.read_file("data/example_regions.gpkg")
-    a = reduce_regions("data/example.tif", fields, percentiles=[5, 95])
-    b = reduce_regions("data/example.tif", fields, percentiles=[5, 95], tile_scale=150)  # ~180-pixel batches
+    fields = gpd.read_file(REGIONS)
+    a = reduce_regions(IMAGE, fields, percentiles=[5, 95])
+    b = reduce_regions(IMAGE, fields, percentiles=[5, 95], tile_scale=150)  # ~180-pixel batches
     pd.testing.assert_frame_equal(a, b)
 
-
 def test_scale_and_projection_follow_sample_regions():
-    fields = gpd.read_file("data/example_regions.gpkg")
+    fields = gpd.read_file(REGIONS)
     for options in ({"scale": 30}, {"scale": 5}, {"projection": "EPSG:4326", "scale": 20}):
-        stats = reduce_regions("data/example.tif", fields, reducers=["count", "sum"], **options)
-        rows = sample_regions("data/example.tif", fields, drop_masked=False, **options)
+        stats = reduce_regions(IMAGE, fields, reducers=["count", "sum"], **options)
+        rows = sample_regions(IMAGE, fields, drop_masked=False, **options)
         counts = rows["nir"].notna().groupby(level=0).sum().reindex(fields.index, fill_value=0)
         assert stats["nir_count"].tolist() == counts.tolist(), options
         sums = rows["nir"].astype("float64").groupby(level=0).sum().reindex(fields.index)
         assert stats["nir_sum"].astype("float64").tolist() == sums.tolist(), options
-
 
 def test_hand_computed_float_band_with_nan():
     data = np.array([[1.0, 2.0, np.nan, 4.0], [5.0, 6.0, 7.0, 8.0]], dtype="float32")
@@ -182,43 +178,39 @@ def test_hand_computed_float_band_with_nan():
     assert out["v_median"][0] == 5.0 and out["v_p50"][0] == 5.0 and out["v_max"][2] == 8.0
     assert str(out["v_min"].dtype) == "Float32" and str(out["v_sum"].dtype) == "Float64"
 
-
 def test_properties_and_column_order():
-    fields = gpd.read_file("data/example_regions.gpkg")
-    out = reduce_regions("data/example.tif", fields, reducers=["mean", "count"], properties=["class"])
+    fields = gpd.read_file(REGIONS)
+    out = reduce_regions(IMAGE, fields, reducers=["mean", "count"], properties=["class"])
     assert list(out.columns) == [
         "class", "geometry", "blue_mean", "blue_count", "green_mean", "green_count",
         "red_mean", "red_count", "nir_mean", "nir_count",
     ]
     assert out.crs == fields.crs and out.attrs["band_order"] == ["blue", "green", "red", "nir"]
 
-
 def test_bad_options_have_clear_errors():
-    fields = gpd.read_file("data/example_regions.gpkg")
+    fields = gpd.read_file(REGIONS)
     with pytest.raises(OptionError, match="unknown statistics \\['average'\\]"):
-        reduce_regions("data/example.tif", fields, reducers=["mean", "average"])
+        reduce_regions(IMAGE, fields, reducers=["mean", "average"])
     with pytest.raises(OptionError, match="from 0 to 100"):
-        reduce_regions("data/example.tif", fields, percentiles=[150])
+        reduce_regions(IMAGE, fields, percentiles=[150])
     with pytest.raises(OptionError, match="more than once"):
-        reduce_regions("data/example.tif", fields, reducers=["mean", "mean"])
+        reduce_regions(IMAGE, fields, reducers=["mean", "mean"])
     with pytest.raises(KeyError, match="unknown properties"):
-        reduce_regions("data/example.tif", fields, properties=["crop"])
+        reduce_regions(IMAGE, fields, properties=["crop"])
     clash = fields.assign(blue_mean=1.0)
     with pytest.raises(KeyError, match="collide"):
-        reduce_regions("data/example.tif", clash)
-
+        reduce_regions(IMAGE, clash)
 
 def test_regions_outside_warn_and_give_zero_counts():
     outside = gpd.GeoDataFrame(geometry=[box(0, 0, 100, 100)], crs=32618)
     with pytest.warns(UserWarning, match="every count is 0"):
-        out = reduce_regions("data/example.tif", outside, reducers=["count", "mean"])
+        out = reduce_regions(IMAGE, outside, reducers=["count", "mean"])
     assert out["nir_count"].tolist() == [0] and out["nir_mean"].isna().all()
 
-
 def test_progress_bar_is_written_to_stderr_only_when_asked(capsys):
-    fields = gpd.read_file("data/example_regions.gpkg")
-    quiet = reduce_regions("data/example.tif", fields)
+    fields = gpd.read_file(REGIONS)
+    quiet = reduce_regions(IMAGE, fields)
     assert capsys.readouterr().err == ""
-    loud = reduce_regions("data/example.tif", fields, progress=True)
+    loud = reduce_regions(IMAGE, fields, progress=True)
     assert "reduce_regions" in capsys.readouterr().err
     pd.testing.assert_frame_equal(quiet, loud)
