@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,21 +18,65 @@ import click
 
 from . import __version__
 from .errors import SamplingError
+from .reduce import STATISTICS
 
 __all__ = ["main"]
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the library's errors into a one-line message and exit code 2."""
+    """Turn the library's errors into a one-line message and exit code 2.
+
+    Warnings (an empty result, a class with too few pixels...) are printed as
+    ``warning: ...`` lines on standard error, without Python's source locations.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (SamplingError, FileExistsError, FileNotFoundError) as exc:
-            raise click.UsageError(str(exc)) from None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            try:
+                return func(*args, **kwargs)
+            except (SamplingError, FileExistsError, FileNotFoundError) as exc:
+                raise click.UsageError(str(exc)) from None
+            finally:
+                for warning in caught:
+                    if not issubclass(warning.category, (DeprecationWarning, PendingDeprecationWarning)):
+                        click.echo(f"warning: {warning.message}", err=True)
 
     return wrapper
+
+
+def check_output(output: Path, overwrite: bool) -> None:
+    """Refuse a bad OUTPUT before any work is done: its format, its directory, an existing file."""
+    from .errors import FormatError
+    from .io import TABLE_FORMATS
+
+    suffix = output.suffix.lower()
+    if suffix not in TABLE_FORMATS:
+        raise FormatError(
+            f"cannot write a table as {suffix or 'a file without extension'}; end OUTPUT in one of "
+            f"{', '.join(TABLE_FORMATS)}."
+        )
+    directory = output.parent if str(output.parent) else Path(".")
+    if not directory.is_dir():
+        raise FileNotFoundError(f"the directory {directory} does not exist; create it first.")
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output} already exists; pass --overwrite to replace it.")
+
+
+def progress_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--progress/--no-progress``: by default a bar only on an interactive terminal, never in CI."""
+    return click.option(
+        "--progress/--no-progress", default=None,
+        help="Show a progress bar on standard error [default: only on a terminal, and not when CI is set].",
+    )(func)
+
+
+def split_list(value: str | None) -> list[str] | None:
+    """``"a,b, c"`` -> ``["a", "b", "c"]``; None stays None."""
+    if value is None:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
 
 
 def output_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -48,13 +93,22 @@ def output_option(func: Callable[..., Any]) -> Callable[..., Any]:
 def main() -> None:
     """Earth Engine's pixel-to-table operations on rasters you own.
 
+    Each command reads an image (one multi-band raster, or several single-band
+    rasters, one per band; files or URLs) and regions (GeoPackage, GeoJSON,
+    Shapefile or GeoParquet, in any CRS), and writes a table in the format its
+    OUTPUT's extension names: .parquet (GeoParquet), .csv, .gpkg or .geojson.
+    Bad input exits with code 2 and one line saying what to fix.
+
     \b
-    Example:
+    Examples (with the bundled data):
       sampling sample-regions data/example.tif data/example_regions.gpkg -o samples.parquet
+      sampling reduce-regions data/example.tif data/example_regions.gpkg -o stats.csv
+
+    Run 'sampling COMMAND --help' for a command's options and examples.
     """
 
 
-@main.command("sample-regions")
+@main.command("sample-regions", short_help="One row per pixel in each region (Earth Engine's sampleRegions).")
 @click.argument("inputs", nargs=-1, required=True, metavar="IMAGE... REGIONS")
 @output_option
 @click.option("--scale", type=float, help="Working pixel size in metres (default: the first band's).")
@@ -62,6 +116,7 @@ def main() -> None:
 @click.option("--geometries", is_flag=True, help="Add pixel-centre points in the working CRS.")
 @click.option("--bands", help="Comma-separated band names, one per band of the image(s).")
 @click.option("--layer", help="Layer of the regions file to read.")
+@progress_option
 @user_errors
 def sample_regions_command(
     inputs: tuple[str, ...],
@@ -72,6 +127,7 @@ def sample_regions_command(
     geometries: bool,
     bands: str | None,
     layer: str | None,
+    progress: bool | None,
 ) -> None:
     """One row per pixel of IMAGE in each region of REGIONS (Earth Engine's sampleRegions).
 
@@ -85,16 +141,79 @@ def sample_regions_command(
     """
     from .image import Image
     from .io import read_regions, write_table
+    from .progress import wants_progress
     from .sample_regions import sample_regions
 
     if len(inputs) < 2:
         raise click.UsageError("give at least one IMAGE and one REGIONS file.")
+    check_output(output, overwrite)
     *images, regions_path = inputs
     band_names = bands.split(",") if bands else None
     image = Image.open(images if len(images) > 1 else images[0], bands=band_names)
     regions = read_regions(regions_path, layer=layer)
     props = properties.split(",") if properties else None
-    result = sample_regions(image, regions, properties=props, scale=scale, geometries=geometries)
+    result = sample_regions(image, regions, properties=props, scale=scale, geometries=geometries,
+                            progress=wants_progress(progress))
+    write_table(result, output, overwrite=overwrite)
+    click.echo(f"wrote {len(result)} rows x {len(result.columns)} columns to {output}", err=True)
+
+
+@main.command("reduce-regions", short_help="Band statistics per region (Earth Engine's reduceRegions).")
+@click.argument("inputs", nargs=-1, required=True, metavar="IMAGE... REGIONS")
+@output_option
+@click.option("--reducers", default=",".join(STATISTICS),
+              show_default=True, help="Comma-separated statistics: count, sum, mean, min, max, std, median.")
+@click.option("--percentiles", help="Comma-separated percentiles to add, e.g. 10,90.")
+@click.option("--scale", type=float, help="Working pixel size in metres (default: the first band's).")
+@click.option("--properties", help="Comma-separated region columns to keep (default: all).")
+@click.option("--bands", help="Comma-separated band names, one per band of the image(s).")
+@click.option("--layer", help="Layer of the regions file to read.")
+@progress_option
+@user_errors
+def reduce_regions_command(
+    inputs: tuple[str, ...],
+    output: Path,
+    overwrite: bool,
+    reducers: str,
+    percentiles: str | None,
+    scale: float | None,
+    properties: str | None,
+    bands: str | None,
+    layer: str | None,
+    progress: bool | None,
+) -> None:
+    """One row of per-band statistics per region of REGIONS (Earth Engine's reduceRegions).
+
+    The pixels are those sample-regions selects (centre inside a polygon, the pixel
+    under a point, every pixel a line crosses); each band is reduced over its own
+    unmasked pixels. Columns are named <band>_<statistic> (B4_mean) and <band>_p<q>
+    (B4_p90); a region without pixels gets count 0 and empty statistics. The
+    regions' geometries are kept, so OUTPUT may also be .gpkg or .geojson.
+
+    \b
+    Examples:
+      sampling reduce-regions data/example.tif data/example_regions.gpkg -o stats.csv
+      sampling reduce-regions B2.tif B3.tif B4.tif fields.gpkg -o stats.parquet \\
+          --reducers mean,std --percentiles 10,50,90 --scale 30
+    """
+    from .errors import OptionError
+    from .image import Image
+    from .io import read_regions, write_table
+    from .progress import wants_progress
+    from .reduce import reduce_regions
+
+    if len(inputs) < 2:
+        raise click.UsageError("give at least one IMAGE and one REGIONS file.")
+    check_output(output, overwrite)
+    try:
+        quantiles = [float(q) for q in split_list(percentiles) or []]
+    except ValueError:
+        raise OptionError(f"--percentiles takes comma-separated numbers from 0 to 100, got {percentiles!r}.") from None
+    *images, regions_path = inputs
+    image = Image.open(images if len(images) > 1 else images[0], bands=split_list(bands))
+    regions = read_regions(regions_path, layer=layer)
+    result = reduce_regions(image, regions, reducers=split_list(reducers) or [], percentiles=quantiles, scale=scale,
+                            properties=split_list(properties), progress=wants_progress(progress))
     write_table(result, output, overwrite=overwrite)
     click.echo(f"wrote {len(result)} rows x {len(result.columns)} columns to {output}", err=True)
 

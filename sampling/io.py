@@ -9,6 +9,7 @@ and leaves an existing file untouched.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -76,7 +77,7 @@ def write_bytes(data: bytes, path: str | os.PathLike, *, overwrite: bool = True)
     return Path(path)
 
 
-def _writer(suffix: str) -> Callable[[pd.DataFrame, Path], None]:
+def _writer(suffix: str, layer: str = "table") -> Callable[[pd.DataFrame, Path], None]:
     def parquet(frame: pd.DataFrame, tmp: Path) -> None:
         if isinstance(frame, gpd.GeoDataFrame):
             frame.to_parquet(tmp)
@@ -97,7 +98,9 @@ def _writer(suffix: str) -> Callable[[pd.DataFrame, Path], None]:
         def write(frame: pd.DataFrame, tmp: Path) -> None:
             if not isinstance(frame, gpd.GeoDataFrame):
                 raise FormatError(f"{driver} needs geometries; write a table without them as .parquet or .csv.")
-            frame.reset_index().to_file(tmp, driver=driver)
+            # the layer is named after the target, not after the temporary file
+            options = {"layer": re.sub(r"\W+", "_", layer).strip("_") or "table"} if driver == "GPKG" else {}
+            frame.reset_index().to_file(tmp, driver=driver, **options)
 
         return write
 
@@ -124,7 +127,7 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, overwrite: bool
     writes geometries as WKT, ``.gpkg`` and ``.geojson`` write vector files.
     """
     target = Path(path)
-    writer = _writer(target.suffix.lower())
+    writer = _writer(target.suffix.lower(), target.stem)
     with atomic_path(target, overwrite=overwrite) as tmp:
         writer(frame, tmp)
     return target
