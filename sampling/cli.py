@@ -72,6 +72,18 @@ def progress_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def open_inputs(inputs: tuple[str, ...], bands: str | None, layer: str | None) -> tuple[Any, Any]:
+    """``IMAGE... REGIONS`` -> an :class:`~sampling.Image` and a GeoDataFrame of regions."""
+    from .image import Image
+    from .io import read_regions
+
+    if len(inputs) < 2:
+        raise click.UsageError("give at least one IMAGE and one REGIONS file.")
+    *images, regions_path = inputs
+    image = Image.open(images if len(images) > 1 else images[0], bands=split_list(bands))
+    return image, read_regions(regions_path, layer=layer)
+
+
 def split_list(value: str | None) -> list[str] | None:
     """``"a,b, c"`` -> ``["a", "b", "c"]``; None stays None."""
     if value is None:
@@ -139,20 +151,13 @@ def sample_regions_command(
     Example:
       sampling sample-regions B2.tif B3.tif B4.tif fields.gpkg -o samples.parquet --scale 30
     """
-    from .image import Image
-    from .io import read_regions, write_table
+    from .io import write_table
     from .progress import wants_progress
     from .sample_regions import sample_regions
 
-    if len(inputs) < 2:
-        raise click.UsageError("give at least one IMAGE and one REGIONS file.")
     check_output(output, overwrite)
-    *images, regions_path = inputs
-    band_names = bands.split(",") if bands else None
-    image = Image.open(images if len(images) > 1 else images[0], bands=band_names)
-    regions = read_regions(regions_path, layer=layer)
-    props = properties.split(",") if properties else None
-    result = sample_regions(image, regions, properties=props, scale=scale, geometries=geometries,
+    image, regions = open_inputs(inputs, bands, layer)
+    result = sample_regions(image, regions, properties=split_list(properties), scale=scale, geometries=geometries,
                             progress=wants_progress(progress))
     write_table(result, output, overwrite=overwrite)
     click.echo(f"wrote {len(result)} rows x {len(result.columns)} columns to {output}", err=True)
@@ -197,21 +202,16 @@ def reduce_regions_command(
           --reducers mean,std --percentiles 10,50,90 --scale 30
     """
     from .errors import OptionError
-    from .image import Image
-    from .io import read_regions, write_table
+    from .io import write_table
     from .progress import wants_progress
     from .reduce import reduce_regions
 
-    if len(inputs) < 2:
-        raise click.UsageError("give at least one IMAGE and one REGIONS file.")
     check_output(output, overwrite)
     try:
         quantiles = [float(q) for q in split_list(percentiles) or []]
     except ValueError:
         raise OptionError(f"--percentiles takes comma-separated numbers from 0 to 100, got {percentiles!r}.") from None
-    *images, regions_path = inputs
-    image = Image.open(images if len(images) > 1 else images[0], bands=split_list(bands))
-    regions = read_regions(regions_path, layer=layer)
+    image, regions = open_inputs(inputs, bands, layer)
     result = reduce_regions(image, regions, reducers=split_list(reducers) or [], percentiles=quantiles, scale=scale,
                             properties=split_list(properties), progress=wants_progress(progress))
     write_table(result, output, overwrite=overwrite)
