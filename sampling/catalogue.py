@@ -247,8 +247,16 @@ class BandFiles:
 
     def open(self) -> list[Band]:
         paths = self.paths[0] if len(self.paths) == 1 else list(self.paths)
-        image = Image.open(paths, bands=self.names)
-        if self.names is None and self.key is not None:
+        image = Image.open(paths)
+        if self.names is not None:
+            if len(image) != len(self.names):
+                raise BandError(
+                    f"{', '.join(self.paths)} has {len(image)} bands but {len(self.names)} band names "
+                    f"were given ({list(self.names)}): give one name per band (a catalogue table needs "
+                    "one single-band file per band column)."
+                )
+            image = image.rename(self.names)
+        elif self.key is not None:
             names = [self.key] if len(image) == 1 else [f"{self.key}_{k + 1}" for k in range(len(image))]
             image = image.rename(names)
         return list(image.bands)
