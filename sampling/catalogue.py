@@ -439,12 +439,11 @@ def default_ids(paths: Sequence[str]) -> list[str]:
     if len(set(stems)) == len(stems):
         return stems
     posix = [p.split("?")[0].replace("\\", "/") for p in paths]
-    common = os.path.commonpath(posix) if len(posix) > 1 else ""
-    ids = [str(PurePosixPath(os.path.relpath(p, common) if common else p).with_suffix("")) for p in posix]
-    if len(set(ids)) != len(ids):
+    if len(set(posix)) != len(posix):
         dupes = sorted({p for p in paths if paths.count(p) > 1})
         raise CollectionError(f"files {dupes} are listed more than once: give each image once, or ids=[...].")
-    return ids
+    common = os.path.commonpath(posix)
+    return [str(PurePosixPath(os.path.relpath(p, common)).with_suffix("")) for p in posix]
 
 
 def _check_length(values: Sequence[Any] | None, n: int, what: str) -> list[Any] | None:

@@ -70,7 +70,8 @@ def to_millis(value: Any) -> int | None:
         return None
     if ts.tzinfo is None:
         ts = ts.tz_localize("UTC")
-    return int(ts.value // 1_000_000)
+    # through datetime64 rather than Timestamp.value (nanoseconds), which overflows after 2262
+    return int(ts.to_datetime64().astype("datetime64[ms]").astype("int64"))
 
 
 # -- sources ----------------------------------------------------------------------------
