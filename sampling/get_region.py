@@ -22,7 +22,7 @@ from .engine import read_pixels
 from .errors import BandError, CollectionError, FormatError, PropertyError, TooManyValuesError
 from .grid import PixelGrid, working_grid
 from .image import Image
-from .regions import as_regions, to_working_crs, validate_regions
+from .regions import as_regions, choose_properties, to_working_crs, validate_regions
 from .selection import Selection, iter_selections
 from .table import band_column, check_column_names
 
@@ -155,14 +155,7 @@ class _Regions:
             if properties is not None:
                 raise PropertyError("properties= needs a GeoDataFrame of regions, not a single geometry.")
             return cls(frame, False, [])
-        available = [str(c) for c in frame.columns if c != frame.geometry.name]
-        if properties is None:
-            chosen = available
-        else:
-            chosen = [properties] if isinstance(properties, str) else list(properties)
-            unknown = [p for p in chosen if p not in available]
-            if unknown:
-                raise PropertyError(f"unknown properties {unknown}; the regions have {available}.")
+        chosen = choose_properties(frame, properties)
         regions = cls(frame, True, chosen)
         clash = sorted(set(chosen) & {regions.label, *COLUMNS})
         if clash:
