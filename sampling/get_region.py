@@ -52,8 +52,9 @@ def get_region(
     Parameters
     ----------
     collection
-        An :class:`~sampling.ImageCollection` (or one Image, or a list of Images).
-        Every image must have the same band names in the same order.
+        An :class:`~sampling.ImageCollection`, one Image, a list of Images, or what
+        :meth:`ImageCollection.open` accepts (a glob, a STAC JSON file, a catalogue
+        table). Every image must have the same band names in the same order.
     geometry
         Where to read. A shapely geometry or a GeoJSON geometry/Feature (both in
         EPSG:4326, as in Earth Engine), or a GeoSeries/GeoDataFrame with a CRS. A
