@@ -281,7 +281,7 @@ def test_images_on_different_utm_zones_read_by_nearest_neighbour(make_raster):
     assert set(result.id) == {"z17", "z18"}
 
 
-def test_geometry_kinds(make_raster):
+def test_geometry_kinds():
     image = utm_image(coded(20, 20, "int32"), bands=["v"], id="i")
     poly = lonlat_box(500020, 3999830, 500090, 3999900)
     mapping = json.loads(shapely.to_geojson(poly))
