@@ -258,7 +258,7 @@ class ImageCollection:
             raise CollectionError("the collection is empty: a filter removed every image, or none was given.")
         return self._entries[0]
 
-    def limit(self, n: int, key: str | None = None, ascending: bool = True) -> ImageCollection:
+    def limit(self, n: int, *, key: str | None = None, ascending: bool = True) -> ImageCollection:
         """The first ``n`` images, after sorting by ``key`` when one is given."""
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise CollectionError(f"limit needs a whole number of images >= 0, got {n!r}.")
@@ -320,7 +320,7 @@ class ImageCollection:
                 keep.append(entry)
         return self.from_entries(keep)
 
-    def sort(self, key: str = "time", ascending: bool = True) -> ImageCollection:
+    def sort(self, key: str = "time", *, ascending: bool = True) -> ImageCollection:
         """The images sorted by ``key``: ``"time"``, ``"id"`` or a property name.
 
         Earth Engine's names ``system:time_start`` and ``system:index`` work too. The

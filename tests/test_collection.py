@@ -255,7 +255,7 @@ def test_sort_by_time_id_and_property(images):
 def test_first_and_limit(images):
     col = ImageCollection(images)
     assert col.limit(2).ids == ["img0", "img1"]
-    assert col.limit(2, "cloud", ascending=False).ids == ["img1", "img3"]
+    assert col.limit(2, key="cloud", ascending=False).ids == ["img1", "img3"]
     assert col.limit(10).ids == col.ids and col.limit(0).ids == []
     assert col.sort("time").first().id == "img1"
     with pytest.raises(CollectionError, match="whole number"):
