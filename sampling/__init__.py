@@ -4,14 +4,18 @@
 Earth Engine does on its servers:
 
 * :func:`sample_regions` -- ``Image.sampleRegions``: one row per pixel in each region.
+* :func:`get_region` -- ``ImageCollection.getRegion``: one row per pixel and image of an
+  :class:`ImageCollection`.
 
 The pixel geometry lives in :class:`PixelGrid`; images in :class:`Image`.
 """
 
 from __future__ import annotations
 
+from .collection import ImageCollection
 from .errors import (
     BandError,
+    CollectionError,
     CRSError,
     FormatError,
     GeometryError,
@@ -22,6 +26,7 @@ from .errors import (
     TooManyValuesError,
     VectorReadError,
 )
+from .get_region import get_region, to_wide
 from .grid import PixelGrid, working_grid
 from .image import Band, Image
 from .sample_regions import feature_ids, iter_sample_regions, sample_regions
@@ -49,5 +54,9 @@ __all__ = [
     "sample_regions",
     "iter_sample_regions",
     "feature_ids",
+    "CollectionError",
+    "ImageCollection",
+    "get_region",
+    "to_wide",
     "__version__",
 ]

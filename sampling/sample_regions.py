@@ -18,10 +18,10 @@ import pandas as pd
 import shapely
 
 from .engine import PixelValues, read_pixels
-from .errors import GridError, PropertyError
+from .errors import GridError
 from .grid import PixelGrid, working_grid
 from .image import Image, PathLike, as_image
-from .regions import as_regions, to_working_crs, validate_regions
+from .regions import as_regions, choose_properties, to_working_crs, validate_regions
 from .selection import Selection, iter_selections
 from .table import band_column, check_column_names
 
@@ -54,14 +54,7 @@ def _plan(
 ) -> _Plan:
     image = as_image(image)
     frame = validate_regions(as_regions(regions))
-    columns = [c for c in frame.columns if c != frame.geometry.name]
-    if properties is None:
-        chosen = columns
-    else:
-        chosen = [properties] if isinstance(properties, str) else list(properties)
-        unknown = [p for p in chosen if p not in columns]
-        if unknown:
-            raise PropertyError(f"unknown properties {unknown}; the regions have {columns}.")
+    chosen = choose_properties(frame, properties)
     check_column_names(image.band_names, chosen)
     try:
         tile_scale = float(tile_scale)
