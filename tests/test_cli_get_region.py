@@ -9,11 +9,12 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from .conftest import EXAMPLE_DATA, coded
 from shapely import box
 
 from sampling import ImageCollection, get_region, to_wide
 from sampling.cli import main
+
+from .conftest import EXAMPLE_DATA, coded
 
 COLLECTION = EXAMPLE_DATA / "collection"
 POINT = {"type": "Point", "coordinates": [-74.98, 37.94]}

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import rasterio
 from affine import Affine
-from .conftest import coded
 from pyproj import Transformer
 from shapely import Point, box
 
@@ -18,6 +17,8 @@ import sampling.image
 from sampling import BandError, CollectionError, CRSError, Image, ImageCollection, PropertyError
 from sampling.catalogue import TimePattern, time_from_tags
 from sampling.image import to_millis
+
+from .conftest import coded
 
 UTM = "EPSG:32618"
 ORIGIN = (500000.0, 4000000.0)

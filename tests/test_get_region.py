@@ -13,7 +13,6 @@ import pytest
 import rasterio
 import shapely
 from affine import Affine
-from .conftest import coded
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pyproj import Transformer
@@ -33,6 +32,8 @@ from sampling import (
     to_wide,
 )
 from sampling.image import to_millis
+
+from .conftest import coded
 
 UTM = "EPSG:32618"
 TO_LONLAT = Transformer.from_crs(UTM, "EPSG:4326", always_xy=True)
