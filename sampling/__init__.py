@@ -4,6 +4,8 @@
 Earth Engine does on its servers:
 
 * :func:`sample_regions` -- ``Image.sampleRegions``: one row per pixel in each region.
+* :func:`get_region` -- ``ImageCollection.getRegion``: one row per pixel and image of an
+  :class:`ImageCollection`.
 * :func:`reduce_regions` -- ``Image.reduceRegions``: one row of band statistics per region.
 * :func:`sample`, :func:`stratified_sample` -- ``Image.sample``, ``Image.stratifiedSample``,
   reproducible; :func:`spatial_split` for blocked train/test splits (``sampling.ml``).
@@ -16,8 +18,10 @@ The pixel geometry lives in :class:`PixelGrid`; images in :class:`Image`.
 from __future__ import annotations
 
 from . import ee
+from .collection import ImageCollection
 from .errors import (
     BandError,
+    CollectionError,
     CRSError,
     FormatError,
     GeometryError,
@@ -29,6 +33,7 @@ from .errors import (
     TooManyValuesError,
     VectorReadError,
 )
+from .get_region import get_region, to_wide
 from .grid import PixelGrid, working_grid
 from .image import Band, Image
 from .ml import sample, spatial_split, stratified_sample
@@ -58,6 +63,10 @@ __all__ = [
     "sample_regions",
     "iter_sample_regions",
     "feature_ids",
+    "CollectionError",
+    "ImageCollection",
+    "get_region",
+    "to_wide",
     "__version__",
     "OptionError",
     "reduce_regions",

@@ -218,5 +218,77 @@ def reduce_regions_command(
     click.echo(f"wrote {len(result)} rows x {len(result.columns)} columns to {output}", err=True)
 
 
+@main.command("get-region")
+@click.argument("collection")
+@click.argument("geometry")
+@output_option
+@click.option("--scale", type=float, help="Working pixel size in metres (default: the first image's first band's).")
+@click.option("--crs", default="EPSG:4326", show_default=True, help="Working CRS; its origin is the grid's origin.")
+@click.option("--bands", help="Comma-separated band names (rasters), asset keys (STAC) or band columns (table).")
+@click.option("--select", "select_bands", help="Comma-separated band names or regular expressions to keep.")
+@click.option("--time-pattern", help="Read image times from raster file names, e.g. '%Y%m%d'.")
+@click.option("--start", help="Keep images starting on or after this time (ISO 8601, UTC).")
+@click.option("--end", help="Keep images starting before this time (ISO 8601, UTC).")
+@click.option("--max-values", type=int, default=1_048_576, show_default=True,
+              help="Refuse more values (pixels x bands x images) than this.")
+@click.option("--no-limit", is_flag=True, help="Lift the value limit.")
+@click.option("--wide", is_flag=True, help="One row per pixel and one column per date and band.")
+@click.option("--layer", help="Layer of the GEOMETRY file to read.")
+@user_errors
+def get_region_command(
+    collection: str,
+    geometry: str,
+    output: Path,
+    overwrite: bool,
+    scale: float | None,
+    crs: str,
+    bands: str | None,
+    select_bands: str | None,
+    time_pattern: str | None,
+    start: str | None,
+    end: str | None,
+    max_values: int,
+    no_limit: bool,
+    wide: bool,
+    layer: str | None,
+) -> None:
+    """Pixel time series of COLLECTION in GEOMETRY (Earth Engine's getRegion).
+
+    COLLECTION is a raster path, directory or quoted glob ('scenes/*.tif'), a STAC
+    ItemCollection JSON file, or a catalogue table (.parquet or .csv, one row per
+    image, one path column per band). GEOMETRY is a vector file (each feature a region
+    whose label and properties start each row) or inline GeoJSON in EPSG:4326.
+    OUTPUT ends in .parquet or .csv: columns id, longitude, latitude, time (ms), bands.
+
+    \b
+    Example:
+      sampling get-region 'data/collection/*.tif' data/example_regions.gpkg -o series.parquet
+    """
+    import json
+
+    from .collection import ImageCollection
+    from .get_region import get_region, to_wide
+    from .io import read_regions, write_table
+
+    images = ImageCollection.open(collection, bands=bands.split(",") if bands else None, time_pattern=time_pattern)
+    if start or end:
+        if not start:
+            raise click.UsageError("--end needs --start.")
+        images = images.filter_date(start, end)
+    if select_bands:
+        images = images.select(select_bands.split(","))
+    if geometry.lstrip().startswith("{"):
+        try:
+            region: Any = json.loads(geometry)
+        except json.JSONDecodeError as exc:
+            raise click.UsageError(f"GEOMETRY looks like GeoJSON but is not valid JSON: {exc}") from None
+    else:
+        region = read_regions(geometry, layer=layer)
+    result = get_region(images, region, scale=scale, crs=crs, max_values=None if no_limit else max_values)
+    if wide:
+        result = to_wide(result)
+    write_table(result, output, overwrite=overwrite, index=False)
+    click.echo(f"wrote {len(result)} rows x {len(result.columns)} columns to {output}", err=True)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

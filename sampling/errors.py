@@ -18,6 +18,7 @@ __all__ = [
     "VectorReadError",
     "TooManyValuesError",
     "FormatError",
+    "CollectionError",
     "OptionError",
 ]
 
@@ -66,6 +67,10 @@ class TooManyValuesError(SamplingError, ValueError):
 
 class FormatError(SamplingError, ValueError):
     """An output format is unknown or cannot hold the requested data."""
+
+
+class CollectionError(SamplingError, ValueError):
+    """An image collection is empty, or its files, catalogue or dates cannot be read."""
 
 
 class OptionError(SamplingError, ValueError):

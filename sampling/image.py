@@ -32,7 +32,7 @@ from rasterio.windows import Window
 from .errors import BandError, GridError, RasterReadError
 from .grid import PixelGrid, as_crs
 
-__all__ = ["Image", "Band", "RasterSource", "FileSource", "ArraySource", "to_millis"]
+__all__ = ["Image", "Band", "RasterSource", "FileSource", "ArraySource", "to_millis", "match_bands"]
 
 PathLike = str | os.PathLike
 
@@ -70,7 +70,8 @@ def to_millis(value: Any) -> int | None:
         return None
     if ts.tzinfo is None:
         ts = ts.tz_localize("UTC")
-    return int(ts.value // 1_000_000)
+    # through datetime64 rather than Timestamp.value (nanoseconds), which overflows after 2262
+    return int(ts.to_datetime64().astype("datetime64[ms]").astype("int64"))
 
 
 # -- sources ----------------------------------------------------------------------------
@@ -290,6 +291,34 @@ class Band:
         return self.source.nodata[self.index]
 
 
+def match_bands(names: str | Iterable[str], band_names: Sequence[str]) -> list[int]:
+    """Positions in ``band_names`` chosen by ``names``, in the order asked: Earth Engine's ``select`` rule.
+
+    Each name is an exact band name or a regular expression matched against whole band
+    names (``"B[2-4]"``); a pattern matching several bands gives them in band order.
+
+    Examples
+    --------
+    >>> match_bands(["B8", "B[2-4]"], ["B2", "B3", "B4", "B8"])
+    [3, 0, 1, 2]
+    """
+    patterns = [names] if isinstance(names, str) else list(names)
+    chosen: list[int] = []
+    for pattern in patterns:
+        if pattern in band_names:
+            chosen.append(list(band_names).index(pattern))
+            continue
+        try:
+            regex = re.compile(pattern)
+        except (re.error, TypeError):
+            regex = None
+        matches = [k for k, name in enumerate(band_names) if regex is not None and regex.fullmatch(name)]
+        if not matches:
+            raise BandError(f"unknown band {pattern!r}; this image has {list(band_names)}.")
+        chosen.extend(matches)
+    return chosen
+
+
 _GENERIC_NAME = re.compile(r"^(band[ _]?)?\d+$", re.IGNORECASE)
 
 
@@ -506,20 +535,7 @@ class Image:
         Each name may be an exact band name or a regular expression matched against the
         whole name (``"B[2-4]"``), as Earth Engine's ``select`` does.
         """
-        patterns = [names] if isinstance(names, str) else list(names)
-        chosen: list[Band] = []
-        for pattern in patterns:
-            if pattern in self.band_names:
-                chosen.append(self.band(pattern))
-                continue
-            try:
-                regex = re.compile(pattern)
-            except re.error:
-                regex = None
-            matches = [b for b in self._bands if regex is not None and regex.fullmatch(b.name)]
-            if not matches:
-                raise BandError(f"unknown band {pattern!r}; this image has {self.band_names}.")
-            chosen.extend(matches)
+        chosen = [self._bands[k] for k in match_bands(names, self.band_names)]
         return Image(chosen, id=self.id, time=self.time, properties=self.properties)
 
     def rename(self, names: Sequence[str]) -> Image:

@@ -77,12 +77,9 @@ def write_bytes(data: bytes, path: str | os.PathLike, *, overwrite: bool = True)
     return Path(path)
 
 
-def _writer(suffix: str, layer: str = "table") -> Callable[[pd.DataFrame, Path], None]:
+def _writer(suffix: str, index: bool = True, layer: str = "table") -> Callable[[pd.DataFrame, Path], None]:
     def parquet(frame: pd.DataFrame, tmp: Path) -> None:
-        if isinstance(frame, gpd.GeoDataFrame):
-            frame.to_parquet(tmp)
-        else:
-            frame.to_parquet(tmp)
+        frame.to_parquet(tmp, index=None if index else False)
 
     def csv(frame: pd.DataFrame, tmp: Path) -> None:
         out = pd.DataFrame(frame).copy()
@@ -92,7 +89,7 @@ def _writer(suffix: str, layer: str = "table") -> Callable[[pd.DataFrame, Path],
                 out = out.drop(columns=[geometry.name])
             else:
                 out[geometry.name] = geometry.to_wkt()
-        out.to_csv(tmp)
+        out.to_csv(tmp, index=index)
 
     def vector(driver: str) -> Callable[[pd.DataFrame, Path], None]:
         def write(frame: pd.DataFrame, tmp: Path) -> None:
@@ -120,14 +117,16 @@ def _writer(suffix: str, layer: str = "table") -> Callable[[pd.DataFrame, Path],
     return writers[suffix]
 
 
-def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+def write_table(frame: pd.DataFrame, path: str | os.PathLike, *, overwrite: bool = True, index: bool = True) -> Path:
     """Write a (Geo)DataFrame to ``path`` atomically, in the format its extension names.
 
     ``.parquet`` writes GeoParquet for a GeoDataFrame (Parquet otherwise), ``.csv``
     writes geometries as WKT, ``.gpkg`` and ``.geojson`` write vector files.
+    ``index=False`` leaves out the frame's index in Parquet and CSV (for tables whose
+    index is just a row number).
     """
     target = Path(path)
-    writer = _writer(target.suffix.lower(), target.stem)
+    writer = _writer(target.suffix.lower(), index, target.stem)
     with atomic_path(target, overwrite=overwrite) as tmp:
         writer(frame, tmp)
     return target

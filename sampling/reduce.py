@@ -26,7 +26,8 @@ from .engine import PixelValues
 from .errors import OptionError
 from .image import Image, PathLike
 from .progress import progress_bar
-from .sample_regions import _batches, _plan, _properties
+from .regions import choose_properties
+from .sample_regions import _batches, _plan
 from .table import band_column, check_column_names
 
 __all__ = ["reduce_regions", "STATISTICS"]
@@ -109,7 +110,7 @@ def reduce_regions(
     stats = _check_reducers(reducers)
     quantiles = _check_percentiles(percentiles)
     plan = _plan(image, regions, properties=(), scale=scale, projection=projection, tile_scale=tile_scale)
-    kept = _properties(plan.frame, properties)
+    kept = choose_properties(plan.frame, properties)
     bands = plan.image.band_names
     names = [f"{b}_{s}" for b in bands for s in [*stats, *(f"p{q:g}" for q in quantiles)]]
     check_column_names(names, kept + [plan.frame.geometry.name], what="region columns")

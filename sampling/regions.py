@@ -17,10 +17,10 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from .errors import CRSError, GeometryError
+from .errors import CRSError, GeometryError, PropertyError
 from .grid import PixelGrid, as_crs, metres_per_unit
 
-__all__ = ["as_regions", "validate_regions", "to_working_crs"]
+__all__ = ["as_regions", "validate_regions", "to_working_crs", "choose_properties"]
 
 
 def as_regions(value: Any, *, default_crs: Any = None, what: str = "regions") -> gpd.GeoDataFrame:
@@ -80,6 +80,26 @@ def _from_geojson(value: Mapping, default_crs: Any, what: str) -> gpd.GeoDataFra
     except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.GEOSException) as exc:
         raise GeometryError(f"{what} is not valid GeoJSON: {exc}") from None
     return gpd.GeoDataFrame(geometry=[geom], crs=_default(default_crs, what))
+
+
+def choose_properties(frame: gpd.GeoDataFrame, properties: Any = None) -> list:
+    """The region columns to copy to each output row: all non-geometry columns by default.
+
+    Examples
+    --------
+    >>> from shapely import Point
+    >>> frame = gpd.GeoDataFrame({"a": [1], "b": [2]}, geometry=[Point(0, 0)], crs=4326)
+    >>> choose_properties(frame), choose_properties(frame, "b")
+    (['a', 'b'], ['b'])
+    """
+    columns = [c for c in frame.columns if c != frame.geometry.name]
+    if properties is None:
+        return columns
+    chosen = [properties] if isinstance(properties, str) else list(properties)
+    unknown = [p for p in chosen if p not in columns]
+    if unknown:
+        raise PropertyError(f"unknown properties {unknown}; the regions have {columns}.")
+    return chosen
 
 
 def _rows(frame: pd.DataFrame, mask: np.ndarray, limit: int = 10) -> str:

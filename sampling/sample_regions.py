@@ -18,11 +18,11 @@ import pandas as pd
 import shapely
 
 from .engine import PixelValues, read_pixels
-from .errors import GridError, PropertyError
+from .errors import GridError
 from .grid import PixelGrid, working_grid
 from .image import Image, PathLike, as_image
 from .progress import BATCH_PIXELS_WITH_BAR, Progress, progress_bar
-from .regions import as_regions, to_working_crs, validate_regions
+from .regions import as_regions, choose_properties, to_working_crs, validate_regions
 from .selection import Selection, iter_selections
 from .table import band_column, check_column_names
 
@@ -55,7 +55,7 @@ def _plan(
 ) -> _Plan:
     image = as_image(image)
     frame = validate_regions(as_regions(regions))
-    chosen = _properties(frame, properties)
+    chosen = choose_properties(frame, properties)
     check_column_names(image.band_names, chosen)
     try:
         tile_scale = float(tile_scale)
@@ -67,18 +67,6 @@ def _plan(
     geoms = to_working_crs(frame, grid)
     batch = max(1, int(DEFAULT_BATCH_PIXELS / tile_scale**2))
     return _Plan(image, frame, chosen, grid, geoms, batch)
-
-
-def _properties(frame: gpd.GeoDataFrame, properties: Sequence[str] | str | None) -> list[str]:
-    """The region columns to copy: all non-geometry columns by default."""
-    columns = [c for c in frame.columns if c != frame.geometry.name]
-    if properties is None:
-        return columns
-    chosen = [properties] if isinstance(properties, str) else list(properties)
-    unknown = [p for p in chosen if p not in columns]
-    if unknown:
-        raise PropertyError(f"unknown properties {unknown}; the regions have {columns}.")
-    return chosen
 
 
 def _batches(plan: _Plan, bar: Progress | None = None) -> Iterator[tuple[Selection, PixelValues]]:
