@@ -106,15 +106,17 @@ def main() -> None:
     """Earth Engine's pixel-to-table operations on rasters you own.
 
     Each command reads an image (one multi-band raster, or several single-band
-    rasters, one per band; files or URLs) and regions (GeoPackage, GeoJSON,
-    Shapefile or GeoParquet, in any CRS), and writes a table in the format its
-    OUTPUT's extension names: .parquet (GeoParquet), .csv, .gpkg or .geojson.
+    rasters, one per band; files or URLs), or a collection of them for get-region,
+    and regions (GeoPackage, GeoJSON, Shapefile or GeoParquet, in any CRS), and
+    writes a table in the format its OUTPUT's extension names: .parquet
+    (GeoParquet), .csv, .gpkg or .geojson.
     Bad input exits with code 2 and one line saying what to fix.
 
     \b
     Examples (with the bundled data):
       sampling sample-regions data/example.tif data/example_regions.gpkg -o samples.parquet
       sampling reduce-regions data/example.tif data/example_regions.gpkg -o stats.csv
+      sampling get-region 'data/collection/*.tif' data/example_regions.gpkg -o series.parquet
 
     Run 'sampling COMMAND --help' for a command's options and examples.
     """
@@ -218,7 +220,7 @@ def reduce_regions_command(
     click.echo(f"wrote {len(result)} rows x {len(result.columns)} columns to {output}", err=True)
 
 
-@main.command("get-region")
+@main.command("get-region", short_help="Pixel time series of a collection (Earth Engine's getRegion).")
 @click.argument("collection")
 @click.argument("geometry")
 @output_option
@@ -234,6 +236,7 @@ def reduce_regions_command(
 @click.option("--no-limit", is_flag=True, help="Lift the value limit.")
 @click.option("--wide", is_flag=True, help="One row per pixel and one column per date and band.")
 @click.option("--layer", help="Layer of the GEOMETRY file to read.")
+@progress_option
 @user_errors
 def get_region_command(
     collection: str,
@@ -251,6 +254,7 @@ def get_region_command(
     no_limit: bool,
     wide: bool,
     layer: str | None,
+    progress: bool | None,
 ) -> None:
     """Pixel time series of COLLECTION in GEOMETRY (Earth Engine's getRegion).
 
@@ -269,7 +273,9 @@ def get_region_command(
     from .collection import ImageCollection
     from .get_region import get_region, to_wide
     from .io import read_regions, write_table
+    from .progress import wants_progress
 
+    check_output(output, overwrite)
     images = ImageCollection.open(collection, bands=bands.split(",") if bands else None, time_pattern=time_pattern)
     if start or end:
         if not start:
@@ -284,7 +290,8 @@ def get_region_command(
             raise click.UsageError(f"GEOMETRY looks like GeoJSON but is not valid JSON: {exc}") from None
     else:
         region = read_regions(geometry, layer=layer)
-    result = get_region(images, region, scale=scale, crs=crs, max_values=None if no_limit else max_values)
+    result = get_region(images, region, scale=scale, crs=crs, max_values=None if no_limit else max_values,
+                        progress=wants_progress(progress))
     if wide:
         result = to_wide(result)
     write_table(result, output, overwrite=overwrite, index=False)

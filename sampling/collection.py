@@ -349,6 +349,21 @@ class ImageCollection:
         return None if value is None or is_missing(value) else value
 
 
+    # -- operations as methods: each delegates to its function (imported lazily) ------------
+
+    def get_region(self, geometry: Any, **options: Any) -> Any:
+        """:func:`sampling.get_region` on this collection."""
+        from .get_region import get_region
+
+        return get_region(self, geometry, **options)
+
+    def getRegion(self, *args: Any, **kwargs: Any) -> Any:
+        """Earth Engine's ``getRegion``: :func:`sampling.ee.getRegion` on this collection."""
+        from .ee import getRegion
+
+        return getRegion(self, *args, **kwargs)
+
+
 def as_collection(value: Any) -> ImageCollection:
     """Accept an :class:`ImageCollection`, an :class:`~sampling.Image` or a list of Images."""
     if isinstance(value, ImageCollection):

@@ -25,7 +25,7 @@ from .errors import OptionError
 from .grid import working_grid
 from .image import Image, PathLike, as_image
 
-__all__ = ["sampleRegions", "reduceRegions", "sample", "stratifiedSample", "REDUCERS"]
+__all__ = ["sampleRegions", "reduceRegions", "sample", "stratifiedSample", "getRegion", "REDUCERS"]
 
 #: Earth Engine reducer names and the ``reduce_regions`` statistics they give.
 REDUCERS: dict[str, tuple[str, ...]] = {
@@ -179,3 +179,38 @@ def stratifiedSample(
     band = classBand if classBand is not None else as_image(image).band_names[0]
     return stratified_sample(image, region, class_band=band, n_per_class=numPoints, seed=seed, scale=scale,
                              projection=projection, tile_scale=tileScale, geometries=geometries, **options)
+
+
+def getRegion(
+    collection: Any,
+    geometry: Any,
+    scale: float | None = None,
+    crs: Any = "EPSG:4326",
+    crsTransform: Sequence[float] | None = None,
+    *,
+    maxValues: int | None = 1_048_576,
+    **options: Any,
+) -> Any:
+    """Earth Engine's ``ImageCollection.getRegion``: :func:`sampling.get_region`.
+
+    ``maxValues=None`` lifts Earth Engine's 1,048,576-value limit; further options of
+    :func:`~sampling.get_region` (``properties``, ``progress``) pass through.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from affine import Affine
+    >>> from shapely import Point
+    >>> from sampling import ImageCollection
+    >>> s = 8.983152841195215e-05  # 10 m in degrees
+    >>> images = [Image.from_array(np.full((4, 4), k, "uint8"), Affine(s, 0, 0, 0, -s, 4 * s), 4326,
+    ...                            bands=["red"], id=f"day{k}", time=f"2020-01-0{k}") for k in (1, 2)]
+    >>> getRegion(ImageCollection(images), Point(s / 2, s / 2), 10)[["id", "time", "red"]]
+            id           time  red
+    0  day1  1577836800000    1
+    1  day2  1577923200000    2
+    """
+    from .get_region import get_region
+
+    return get_region(collection, geometry, scale=scale, crs=crs, crs_transform=crsTransform, max_values=maxValues,
+                      **options)

@@ -22,6 +22,7 @@ from .engine import read_pixels
 from .errors import BandError, CollectionError, FormatError, PropertyError, TooManyValuesError
 from .grid import PixelGrid, working_grid
 from .image import Image
+from .progress import Progress, progress_bar
 from .regions import as_regions, choose_properties, to_working_crs, validate_regions
 from .selection import Selection, iter_selections
 from .table import band_column, check_column_names
@@ -46,6 +47,7 @@ def get_region(
     crs_transform: Sequence[float] | None = None,
     max_values: int | None = DEFAULT_MAX_VALUES,
     properties: Sequence[str] | None = None,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """The values of every image at every pixel of a geometry: Earth Engine's ``getRegion``.
 
@@ -72,6 +74,8 @@ def get_region(
         Engine; ``None`` lifts the limit.
     properties
         For a GeoDataFrame: the region columns to copy (all by default).
+    progress
+        If True, show a progress bar over the images read (needs tqdm).
 
     Returns
     -------
@@ -115,7 +119,8 @@ def get_region(
     regions = _Regions.of(geometry, properties)
     check_column_names(bands, [*regions.columns, *COLUMNS], what="get_region's columns")
     selection = _select(regions.geometries(grid), grid, bands=len(bands), images=len(images), max_values=max_values)
-    table = _table(images, bands, grid, selection, regions)
+    with progress_bar(len(images), progress=progress, desc="get_region", unit="image") as bar:
+        table = _table(images, bands, grid, selection, regions, bar)
     if len(table) == 0:
         warnings.warn(
             "get_region found no pixel: the geometry lies outside every image, contains no pixel "
@@ -202,9 +207,12 @@ def _lonlat(grid: PixelGrid, rows: np.ndarray, cols: np.ndarray) -> tuple[np.nda
 
 
 def _table(images: list[Image], bands: list[str], grid: PixelGrid, selection: Selection,
-           regions: _Regions) -> pd.DataFrame:
+           regions: _Regions, bar: Progress) -> pd.DataFrame:
     n = len(selection)
-    pixels = [read_pixels(image, grid, selection.rows, selection.cols) for image in images]
+    pixels = []
+    for image in images:
+        pixels.append(read_pixels(image, grid, selection.rows, selection.cols))
+        bar.update()
     covered = np.stack([p.valid.any(axis=1) for p in pixels], axis=1)  # (pixels, images)
     pixel, image = np.nonzero(covered)  # row-major: pixel-major, images in order
     flat = image * n + pixel

@@ -19,7 +19,8 @@ from .conftest import EXAMPLE_DATA
 
 IMAGE = str(EXAMPLE_DATA / "example.tif")
 REGIONS = str(EXAMPLE_DATA / "example_regions.gpkg")
-COMMANDS = ["sample-regions", "reduce-regions"]
+COLLECTION = str(EXAMPLE_DATA / "collection" / "*.tif")
+COMMANDS = ["sample-regions", "reduce-regions", "get-region"]
 
 
 def run(*args, env=None):
@@ -31,7 +32,7 @@ def test_help_explains_every_command_with_an_example():
     assert result.exit_code == 0
     for command in COMMANDS:
         assert command in result.output
-        assert f"sampling {command} data/example.tif data/example_regions.gpkg" in result.output
+        assert f"sampling {command} " in result.output and "data/example_regions.gpkg" in result.output
         own = run(command, "--help")
         assert own.exit_code == 0 and "Example" in own.output and f"sampling {command} " in own.output
 
@@ -86,6 +87,27 @@ def test_reduce_regions_output_by_extension(tmp_path, suffix):
     assert table["red_count"].tolist() == expected["red_count"].tolist()
     assert table["nir_p90"].tolist() == pytest.approx(expected["nir_p90"].astype(float).tolist())
     assert table["field_id"].tolist() == expected["field_id"].tolist()
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_get_region_output_by_extension(tmp_path, suffix):
+    from sampling import ImageCollection, get_region
+
+    out = tmp_path / f"series{suffix}"
+    result = run("get-region", COLLECTION, REGIONS, "-o", out, "--scale", "30", "--crs", "EPSG:32618")
+    assert result.exit_code == 0, result.output
+    expected = get_region(ImageCollection.from_files(COLLECTION), gpd.read_file(REGIONS), scale=30, crs="EPSG:32618")
+    table = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
+    assert list(table.columns) == list(expected.columns)
+    assert table["nir"].astype("float64").tolist() == pytest.approx(expected["nir"].astype("float64").tolist(),
+                                                                    nan_ok=True)
+    if suffix == ".parquet":
+        assert b"geo" not in pq.read_schema(out).metadata  # a plain table: plain Parquet
+
+
+def test_get_region_to_a_vector_format_is_a_clear_error(tmp_path):
+    result = run("get-region", COLLECTION, REGIONS, "-o", tmp_path / "series.gpkg", "--scale", "30")
+    assert result.exit_code == 2 and "needs geometries" in result.output
 
 
 def test_plain_parquet_for_a_table_without_geometries(tmp_path):
@@ -174,6 +196,8 @@ def test_progress_is_off_unless_on_a_terminal_or_asked(tmp_path):
     assert forced.exit_code == 0 and "reduce_regions" in forced.stderr and "region" in forced.stderr
     off = run("reduce-regions", IMAGE, REGIONS, "-o", tmp_path / "c.csv", "--no-progress")
     assert "reduce_regions" not in off.stderr
+    series = run("get-region", COLLECTION, REGIONS, "-o", tmp_path / "d.csv", "--scale", "30", "--progress")
+    assert series.exit_code == 0 and "get_region" in series.stderr and "image" in series.stderr
 
 
 def test_auto_progress_follows_the_terminal_and_ci(monkeypatch):

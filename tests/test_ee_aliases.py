@@ -93,3 +93,26 @@ def test_sample_and_stratified_sample_aliases(image, fields):
 def test_unknown_reducer(image, fields):
     with pytest.raises(OptionError, match="Earth Engine's names"):
         ee.reduceRegions(image, fields, "variance")
+
+
+def test_get_region_aliases(fields):
+    from sampling import ImageCollection, get_region
+
+    scenes = ImageCollection.from_files(str(EXAMPLE_DATA / "collection" / "*.tif"))
+    some = fields.iloc[:3]
+    expected = get_region(scenes, some, scale=20, crs="EPSG:32618", max_values=None)
+    assert len(expected) > 100
+    for result in (
+        ee.getRegion(scenes, some, 20, "EPSG:32618", maxValues=None),
+        scenes.getRegion(some, scale=20, crs="EPSG:32618", maxValues=None),
+        scenes.get_region(some, scale=20, crs="EPSG:32618", max_values=None),
+    ):
+        pd.testing.assert_frame_equal(result, expected)
+    transform = [30, 0, 500000, 0, -30, 4200000]
+    pd.testing.assert_frame_equal(
+        scenes.getRegion(some, crs="EPSG:32618", crsTransform=transform, maxValues=None),
+        get_region(scenes, some, crs="EPSG:32618", crs_transform=transform, max_values=None),
+    )
+    # Earth Engine's limit and message, through the alias
+    with pytest.raises(ValueError, match="Too many values"):
+        scenes.getRegion(fields, scale=10, crs="EPSG:32618", maxValues=1000)
