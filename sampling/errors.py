@@ -18,6 +18,7 @@ __all__ = [
     "VectorReadError",
     "TooManyValuesError",
     "FormatError",
+    "ParameterError",
 ]
 
 
@@ -65,3 +66,7 @@ class TooManyValuesError(SamplingError, ValueError):
 
 class FormatError(SamplingError, ValueError):
     """An output format is unknown or cannot hold the requested data."""
+
+
+class ParameterError(SamplingError, ValueError):
+    """A request's parameter dictionary has a missing, unknown or malformed entry."""
