@@ -4,6 +4,8 @@
 Earth Engine does on its servers:
 
 * :func:`sample_regions` -- ``Image.sampleRegions``: one row per pixel in each region.
+* :func:`get_pixels`, :func:`compute_pixels` -- ``ee.data.getPixels`` / ``computePixels``:
+  the pixels of an image on any grid, as PNG, JPEG, GeoTIFF, NPY or NumPy arrays.
 
 The pixel geometry lives in :class:`PixelGrid`; images in :class:`Image`.
 """
@@ -26,6 +28,10 @@ from .grid import PixelGrid, working_grid
 from .image import Band, Image
 from .sample_regions import feature_ids, iter_sample_regions, sample_regions
 from .selection import Selection, select_pixels
+from .assets import lookup_asset, register_asset, registered_assets, unregister_asset
+from .errors import ParameterError
+from .patches import Patches, cut_patches
+from .pixels import compute_pixels, get_pixels
 
 __version__ = "0.1.0"
 
@@ -49,5 +55,14 @@ __all__ = [
     "sample_regions",
     "iter_sample_regions",
     "feature_ids",
+    "ParameterError",
+    "get_pixels",
+    "compute_pixels",
+    "register_asset",
+    "unregister_asset",
+    "lookup_asset",
+    "registered_assets",
+    "Patches",
+    "cut_patches",
     "__version__",
 ]

@@ -138,6 +138,8 @@ def read_windows(
     if elsewhere:
         _read_each_pixel(image, grid, rows0, cols0, (height, width), [selected[k].name for k in elsewhere],
                          [values[k] for k in elsewhere], valid, elsewhere)
+    for k, out in enumerate(values):  # nodata and NaN become 0, like pixels outside the footprint
+        out[~valid[:, k]] = 0
     return Windows([b.name for b in selected], values, valid)
 
 

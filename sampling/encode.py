@@ -33,7 +33,7 @@ import numpy as np
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
-from .errors import FormatError
+from .errors import BandError, FormatError
 from .grid import PixelGrid
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "encode_geotiff",
     "encode_zipped_geotiff",
     "encode_zipped_geotiff_per_band",
+    "add_mask_bands",
 ]
 
 FILE_FORMATS = (
@@ -128,6 +129,26 @@ def format_for_path(path: str) -> str:
 
 
 # -- raw formats -----------------------------------------------------------------------------
+
+
+def add_mask_bands(
+    values: Sequence[np.ndarray], band_names: Sequence[str], valid: np.ndarray
+) -> tuple[list[np.ndarray], list[str]]:
+    """Append one ``uint8`` band per band, ``<band>_mask``: 1 where valid, 0 where masked.
+
+    Examples
+    --------
+    >>> v, n = add_mask_bands([np.array([[7, 0]], "uint16")], ["B4"], np.array([[[True, False]]]))
+    >>> n, v[1].tolist()
+    (['B4', 'B4_mask'], [[1, 0]])
+    """
+    names = [str(n) for n in band_names]
+    mask_names = [f"{n}_mask" for n in names]
+    clash = sorted(set(mask_names) & set(names))
+    if clash:
+        raise BandError(f"mask bands {clash} would collide with bands of the same name; rename the bands.")
+    masks = [np.asarray(v, dtype="uint8") for v in valid]
+    return [*values, *masks], [*names, *mask_names]
 
 
 def structured_array(values: Sequence[np.ndarray], band_names: Sequence[str]) -> np.ndarray:

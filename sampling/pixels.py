@@ -27,6 +27,7 @@ from .assets import lookup_asset
 from .dense import read_windows
 from .encode import (
     RAW_FORMATS,
+    add_mask_bands,
     encode_geotiff,
     encode_jpeg,
     encode_npy,
@@ -201,12 +202,7 @@ def _pixels(image: Image, params: Mapping[str, Any], region: Any, *, mask: bool,
         names, values = list(VIS_BANDS), list(rgb)
         valid = np.broadcast_to(valid.all(axis=0), (3, height, width))
     if mask:
-        mask_names = [f"{n}_mask" for n in names]
-        clash = sorted(set(mask_names) & set(names))
-        if clash:
-            raise BandError(f"mask bands {clash} would collide with bands of the same name; rename the bands.")
-        names = [*names, *mask_names]
-        values = [*values, *(v.astype("uint8") for v in valid)]
+        values, names = add_mask_bands(values, names, valid)
     return _encode_raw(fmt, values, names, grid)
 
 
