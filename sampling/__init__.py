@@ -12,12 +12,14 @@ The pixel geometry lives in :class:`PixelGrid`; images in :class:`Image`.
 
 from __future__ import annotations
 
+from .assets import lookup_asset, register_asset, registered_assets, unregister_asset
 from .errors import (
     BandError,
     CRSError,
     FormatError,
     GeometryError,
     GridError,
+    ParameterError,
     PropertyError,
     RasterReadError,
     SamplingError,
@@ -26,12 +28,10 @@ from .errors import (
 )
 from .grid import PixelGrid, working_grid
 from .image import Band, Image
-from .sample_regions import feature_ids, iter_sample_regions, sample_regions
-from .selection import Selection, select_pixels
-from .assets import lookup_asset, register_asset, registered_assets, unregister_asset
-from .errors import ParameterError
 from .patches import Patches, cut_patches
 from .pixels import compute_pixels, get_pixels
+from .sample_regions import feature_ids, iter_sample_regions, sample_regions
+from .selection import Selection, select_pixels
 
 __version__ = "0.1.0"
 

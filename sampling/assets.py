@@ -13,7 +13,7 @@ its image, as assigning to a dictionary key does.
 from __future__ import annotations
 
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
 from .errors import RasterReadError
 from .image import Image, PathLike, as_image

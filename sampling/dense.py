@@ -22,8 +22,8 @@ same pixel.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -161,7 +161,7 @@ def _read_each_pixel(
     cols = (cols0[:, None, None] + dc).reshape(-1)
     got = read_pixels(image, grid, rows, cols, bands=names)
     n = len(rows0)
-    for k, (name, out) in enumerate(zip(names, outputs)):
+    for k, (name, out) in enumerate(zip(names, outputs, strict=True)):
         out[...] = got.values[name].reshape(n, height, width)
         valid[:, positions[k]] = got.valid[:, k].reshape(n, height, width)
 
@@ -205,7 +205,7 @@ def _copy_blocks(
     unit, window = unit[order], window[order]
     starts = np.flatnonzero(np.r_[True, unit[1:] != unit[:-1]])
     ends = np.r_[starts[1:], len(unit)]
-    for a, b in zip(starts, ends):
+    for a, b in zip(starts, ends, strict=True):
         row0 = int(unit[a] // units_across) * uh
         col0 = int(unit[a] % units_across) * uw
         row1, col1 = min(row0 + uh, src_h), min(col0 + uw, src_w)
@@ -215,6 +215,6 @@ def _copy_blocks(
             c0, c1 = max(left[w], col0), min(right[w], col1)
             src = np.s_[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0]
             dst = np.s_[r0 - rows0[w] : r1 - rows0[w], c0 - cols0[w] : c1 - cols0[w]]
-            for j, (out, arr) in enumerate(zip(outputs, data)):
+            for j, (out, arr) in enumerate(zip(outputs, data, strict=True)):
                 out[w][dst] = arr[src]
                 valid[w, positions[j]][dst] = ok[j][src]

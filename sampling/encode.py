@@ -27,7 +27,7 @@ import io
 import re
 import warnings
 import zipfile
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from rasterio.errors import NotGeoreferencedWarning
@@ -161,8 +161,8 @@ def structured_array(values: Sequence[np.ndarray], band_names: Sequence[str]) ->
     (('B4', 'ndvi'), (1, 2), dtype('uint16'))
     """
     shape = values[0].shape if values else (0, 0)
-    out = np.zeros(shape, dtype=[(str(n), v.dtype) for n, v in zip(band_names, values)])
-    for name, band in zip(band_names, values):
+    out = np.zeros(shape, dtype=[(str(n), v.dtype) for n, v in zip(band_names, values, strict=True)])
+    for name, band in zip(band_names, values, strict=True):
         out[str(name)] = band
     return out
 
@@ -226,7 +226,7 @@ def encode_zipped_geotiff(values: Sequence[np.ndarray], band_names: Sequence[str
 def encode_zipped_geotiff_per_band(values: Sequence[np.ndarray], band_names: Sequence[str], grid: PixelGrid) -> bytes:
     """A zip of one GeoTIFF per band, ``download.<band>.tif``, each in the band's own dtype."""
     files = {}
-    for name, band in zip(band_names, values):
+    for name, band in zip(band_names, values, strict=True):
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", str(name))
         files[f"{ZIP_STEM}.{safe}.tif"] = encode_geotiff([band], [name], grid)
     if len(files) != len(values):

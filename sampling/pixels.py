@@ -17,7 +17,8 @@ as a NumPy structured array. The rules (spec section 5; see ``docs/get_pixels.md
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import shapely
@@ -244,7 +245,7 @@ def check_limits(shape: tuple[int, int], dtypes: Sequence[np.dtype]) -> None:
     >>> check_limits((4096, 4096), [np.dtype("uint16")] * 2)
     Traceback (most recent call last):
     ...
-    sampling.errors.TooManyValuesError: Total request size (100663296 bytes) must be less than or equal to 50331648 bytes. ...
+    sampling.errors.TooManyValuesError: Total request size (100663296 bytes) must be less than or equal to ...
     """
     height, width = shape
     hint = " (Earth Engine's limit, enforced because strict=True; leave strict out to lift it.)"

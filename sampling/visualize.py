@@ -19,8 +19,9 @@ The rules (Earth Engine's ``VisualizationOptions``; see ``DESIGN.md``):
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class VisualizationOptions:
     opacity: float = 1.0
 
     @classmethod
-    def parse(cls, value: "Mapping[str, Any] | VisualizationOptions | None") -> "VisualizationOptions":
+    def parse(cls, value: Mapping[str, Any] | VisualizationOptions | None) -> VisualizationOptions:
         """Check and convert Earth Engine's ``visualizationOptions`` dictionary.
 
         Examples
@@ -134,7 +135,7 @@ def check_displayable(dtypes: Sequence[np.dtype], band_names: Sequence[str], fil
     dtypes = [np.dtype(d) for d in dtypes]
     if len(dtypes) in (1, 3) and all(d == np.uint8 for d in dtypes):
         return
-    kinds = ", ".join(f"{n}: {d}" for n, d in zip(band_names, dtypes))
+    kinds = ", ".join(f"{n}: {d}" for n, d in zip(band_names, dtypes, strict=True))
     raise FormatError(
         f"{file_format} holds 8-bit RGB pictures, but the data are {len(dtypes)} band(s) ({kinds}). "
         "Give visualizationOptions (for example {'ranges': [{'min': 0, 'max': 3000}]}) to map the values "
@@ -150,7 +151,7 @@ def _to_byte(channel: np.ndarray) -> np.ndarray:
 def visualize(
     values: Sequence[np.ndarray],
     valid: np.ndarray,
-    options: "VisualizationOptions | Mapping[str, Any] | None" = None,
+    options: VisualizationOptions | Mapping[str, Any] | None = None,
     *,
     band_names: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:

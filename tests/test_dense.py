@@ -7,8 +7,7 @@ from affine import Affine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sampling import Image, PixelGrid
-from sampling import dense
+from sampling import Image, PixelGrid, dense
 from sampling.dense import lattice_offset, read_windows
 from sampling.engine import read_pixels
 

@@ -80,7 +80,7 @@ def test_patch_files_are_what_get_pixels_returns_for_the_patch_grid(landsat_path
     tifs = patches.to_files(tmp_path, file_format="GEO_TIFF", prefix="p")
     npys = patches.to_files(tmp_path, file_format="NPY", mask=True)
     assert [p.name for p in tifs] == [f"p{i}.tif" for i in range(len(points))]
-    for n, (tif, npy) in enumerate(zip(tifs, npys)):
+    for n, (tif, npy) in enumerate(zip(tifs, npys, strict=True)):
         grid = patches.patch_grid(n)
         with rasterio.open(tif) as ds:
             assert ds.transform == grid.transform and ds.crs.to_epsg() == 32621

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from conftest import coded
 from PIL import Image as PILImage
 from pyproj import Transformer
 from rasterio.warp import Resampling, reproject
@@ -34,8 +35,6 @@ from sampling import (
     unregister_asset,
 )
 from sampling.pixels import output_grid
-
-from conftest import coded
 
 # -- the independent oracle ----------------------------------------------------------------------
 
