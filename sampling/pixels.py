@@ -184,7 +184,7 @@ def _pixels(image: Image, params: Mapping[str, Any], region: Any, *, mask: bool,
     if picture and options is None:
         check_displayable(dtypes, names, fmt)
     if options is not None or picture:
-        _check_visualisable(names, options)
+        VisualizationOptions.parse(options).check(names)
         out_dtypes = [np.dtype("uint8")] * 3
     else:
         out_dtypes = dtypes
@@ -205,12 +205,6 @@ def _pixels(image: Image, params: Mapping[str, Any], region: Any, *, mask: bool,
     if mask:
         values, names = add_mask_bands(values, names, valid)
     return _encode_raw(fmt, values, names, grid)
-
-
-def _check_visualisable(names: list[str], options: VisualizationOptions | None) -> None:
-    """Refuse a visualisation of the wrong number of bands before reading anything."""
-    probe = [np.zeros((1, 1), "uint8")] * len(names)
-    visualize(probe, np.ones((len(names), 1, 1), bool), options, band_names=names)
 
 
 def _encode_picture(fmt: str, rgb: np.ndarray, alpha: np.ndarray) -> bytes:

@@ -82,6 +82,33 @@ class VisualizationOptions:
             raise FormatError(f"opacity must lie between 0 and 1, got {opacity}.")
         return cls(ranges, palette, gamma, opacity)
 
+    def check(self, band_names: Sequence[str]) -> None:
+        """Refuse to visualise these bands with these options (checked before any pixel is read).
+
+        Examples
+        --------
+        >>> VisualizationOptions(palette=((0, 0, 0), (255, 0, 0))).check(["B4", "B3", "B2"])
+        Traceback (most recent call last):
+        ...
+        sampling.errors.FormatError: paletteColors colours one band, but 3 bands are visualised ...
+        """
+        names = list(band_names)
+        count = len(names)
+        if self.palette is not None and count != 1:
+            raise FormatError(
+                f"paletteColors colours one band, but {count} bands are visualised ({names}). Select one band "
+                "with bandIds, or leave paletteColors out to show three bands as red, green, blue."
+            )
+        if count not in (1, 3):
+            raise FormatError(
+                f"a visualisation shows 1 band (grey or palette) or 3 bands (red, green, blue), got {count} "
+                f"({names}). Select 1 or 3 bands with bandIds."
+            )
+        if self.ranges is not None and len(self.ranges) not in (1, count):
+            raise FormatError(
+                f"ranges has {len(self.ranges)} entries for {count} bands: give one per band or one for all."
+            )
+
 
 def _number(value: Any, what: str) -> float:
     try:
@@ -187,22 +214,7 @@ def visualize(
     [128, 0, 0]
     """
     opts = VisualizationOptions.parse(options)
-    names = list(band_names) if band_names is not None else [f"band {k + 1}" for k in range(len(values))]
-    count = len(values)
-    if opts.palette is not None and count != 1:
-        raise FormatError(
-            f"paletteColors colours one band, but {count} bands are visualised ({names}). Select one band "
-            "with bandIds, or leave paletteColors out to show three bands as red, green, blue."
-        )
-    if count not in (1, 3):
-        raise FormatError(
-            f"a visualisation shows 1 band (grey or palette) or 3 bands (red, green, blue), got {count} "
-            f"({names}). Select 1 or 3 bands with bandIds."
-        )
-    if opts.ranges is not None and len(opts.ranges) not in (1, count):
-        raise FormatError(
-            f"ranges has {len(opts.ranges)} entries for {count} bands: give one per band or one for all."
-        )
+    opts.check(list(band_names) if band_names is not None else [f"band {k + 1}" for k in range(len(values))])
     stretched = []
     for k, band in enumerate(values):
         low, high = opts.ranges[k if len(opts.ranges) > 1 else 0] if opts.ranges else default_range(band.dtype)
@@ -214,7 +226,7 @@ def visualize(
     if opts.palette is not None:
         rgb = _apply_palette(stretched[0], np.asarray(opts.palette, dtype="float64"))
     else:
-        rgb = np.stack([_to_byte(t * 255.0) for t in (stretched * 3 if count == 1 else stretched)])
+        rgb = np.stack([_to_byte(t * 255.0) for t in (stretched * 3 if len(values) == 1 else stretched)])
     shown = np.asarray(valid, dtype=bool).all(axis=0)
     rgb[:, ~shown] = 0
     alpha = np.where(shown, _to_byte(np.float64(opts.opacity) * 255.0), np.uint8(0)).astype("uint8")

@@ -396,3 +396,15 @@ def test_mask_is_refused_for_pictures(small_rgbn):
     path, grid, _ = small_rgbn
     with pytest.raises(FormatError, match="transparent"):
         get_pixels({"assetId": path, "grid": grid, "bandIds": ["b1", "b2", "b3"]}, mask=True)
+
+
+def test_bands_on_different_grids_are_resampled_onto_the_first_bands_grid(make_raster):
+    fine = make_raster(coded(4, 6, "uint16")[0], transform=(10, 0, 500000, 0, -10, 4000000), name="B4.tif")
+    coarse = make_raster(coded(2, 3, "uint16")[0], transform=(20, 0, 500000, 0, -20, 4000000), name="B11.tif")
+    image = Image.open([fine, coarse])
+    assert image.band_names == ["B4", "B11"]
+    out = get_pixels({"assetId": image, "fileFormat": "NUMPY_NDARRAY"})
+    assert out.shape == (4, 6)
+    np.testing.assert_array_equal(out["B4"], coded(4, 6, "uint16")[0])
+    # each 20 m pixel covers 2 x 2 pixels of the 10 m grid
+    np.testing.assert_array_equal(out["B11"], np.kron(coded(2, 3, "uint16")[0], np.ones((2, 2), "uint16")))
