@@ -11,13 +11,17 @@ equivalent path for each source whose lattice the windows lie on:
   that shift, so the windows are copied out of the source's blocks. Each block
   (grouped into read units of at least 256 x 256 pixels) is read once, whatever
   the number of windows it serves.
-* **Anywhere else** (another CRS, scale, shear or a sub-pixel shift): one call to
-  :func:`~sampling.engine.read_pixels` for all pixels of all windows, which maps
-  each pixel centre into the source and reads each source block once.
+* **Anywhere else** (another CRS, scale, shear or a sub-pixel shift): each pixel
+  centre is mapped into the source with the engine's own rule
+  (:func:`~sampling.engine.source_pixels`). When the source pixels needed fit in a
+  window not much larger than the request (at most ``WINDOW_FACTOR`` times its
+  pixel count, or one read unit), that window is read once and indexed;
+  otherwise (a coarse request over a large source) the pixels go through
+  :func:`~sampling.engine.read_pixels`, which reads only the blocks they touch.
 
 The equivalence is exact: on the lattice every window pixel's centre lies half a
 pixel inside the source pixel the copy takes, so the engine's ``floor`` picks the
-same pixel.
+same pixel; elsewhere the mapping is the engine's.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .engine import read_pixels
+from .engine import read_pixels, source_pixels
 from .grid import PixelGrid
 from .image import Image, RasterSource
 from .remote import gdal_env
@@ -36,6 +40,9 @@ __all__ = ["Windows", "read_windows", "lattice_offset"]
 
 #: Smallest read unit, in pixels a side; a unit is a whole number of source blocks.
 READ_UNIT = 256
+
+#: A mapped request reads one source window when it holds at most this many times its pixels.
+WINDOW_FACTOR = 4
 
 #: How far from a whole-pixel translation a grid may be and still count as on the lattice.
 _LATTICE_TOLERANCE = 1e-6
@@ -126,44 +133,72 @@ def read_windows(
     for k, band in enumerate(selected):
         by_source.setdefault(id(band.source), (band.source, []))[1].append(k)
 
+    pixels: tuple[np.ndarray, np.ndarray] | None = None  # every window pixel, built when first needed
+    mapped: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
     elsewhere: list[int] = []
     with gdal_env():
         for source, positions in by_source.values():
+            indexes = [selected[k].index for k in positions]
+            outputs = [values[k] for k in positions]
             offset = lattice_offset(grid, source.grid)
-            if offset is None:
-                elsewhere.extend(positions)
+            if offset is not None:
+                _copy_blocks(source, indexes, rows0 + offset[0], cols0 + offset[1], (height, width), outputs,
+                             valid, positions)
                 continue
-            _copy_blocks(source, [selected[k].index for k in positions], rows0 + offset[0], cols0 + offset[1],
-                         (height, width), [values[k] for k in positions], valid, positions)
+            if pixels is None:
+                pixels = _window_pixels(rows0, cols0, (height, width))
+            key = (source.grid.crs.to_wkt(), tuple(source.grid.transform))
+            if key not in mapped:
+                mapped[key] = source_pixels(grid, *pixels, source.grid)
+            if not _read_one_window(source, indexes, *mapped[key], outputs, valid, positions):
+                elsewhere.extend(positions)
     if elsewhere:
-        _read_each_pixel(image, grid, rows0, cols0, (height, width), [selected[k].name for k in elsewhere],
-                         [values[k] for k in elsewhere], valid, elsewhere)
+        got = read_pixels(image, grid, *pixels, bands=[selected[k].name for k in elsewhere])  # type: ignore[misc]
+        for j, k in enumerate(elsewhere):
+            values[k][...] = got.values[selected[k].name].reshape(values[k].shape)
+            valid[:, k] = got.valid[:, j].reshape(values[k].shape)
     for k, out in enumerate(values):  # nodata and NaN become 0, like pixels outside the footprint
         out[~valid[:, k]] = 0
     return Windows([b.name for b in selected], values, valid)
 
 
-def _read_each_pixel(
-    image: Image,
-    grid: PixelGrid,
-    rows0: np.ndarray,
-    cols0: np.ndarray,
-    shape: tuple[int, int],
-    names: list[str],
+def _window_pixels(rows0: np.ndarray, cols0: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of every pixel of every window, window by window, row-major."""
+    height, width = shape
+    rows = (rows0[:, None, None] + np.arange(height)[None, :, None]) + np.zeros((1, 1, width), "int64")
+    cols = (cols0[:, None, None] + np.arange(width)[None, None, :]) + np.zeros((1, height, 1), "int64")
+    return rows.reshape(-1), cols.reshape(-1)
+
+
+def _read_one_window(
+    source: RasterSource,
+    indexes: list[int],
+    rows: np.ndarray,
+    cols: np.ndarray,
     outputs: list[np.ndarray],
     valid: np.ndarray,
     positions: list[int],
-) -> None:
-    """All window pixels through the engine, in one call."""
-    height, width = shape
-    dr, dc = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
-    rows = (rows0[:, None, None] + dr).reshape(-1)
-    cols = (cols0[:, None, None] + dc).reshape(-1)
-    got = read_pixels(image, grid, rows, cols, bands=names)
-    n = len(rows0)
-    for k, (name, out) in enumerate(zip(names, outputs, strict=True)):
-        out[...] = got.values[name].reshape(n, height, width)
-        valid[:, positions[k]] = got.valid[:, k].reshape(n, height, width)
+) -> bool:
+    """Gather source pixels ``(rows, cols)`` from one window read; False if that window is too large."""
+    inside = source.grid.contains(rows, cols)
+    if not inside.any():
+        return True
+    r, c = rows[inside], cols[inside]
+    row0, col0 = int(r.min()), int(c.min())
+    height, width = int(r.max()) - row0 + 1, int(c.max()) - col0 + 1
+    if height * width > max(WINDOW_FACTOR * len(rows), READ_UNIT * READ_UNIT):
+        return False
+    data, ok = source.read(indexes, (row0, col0, height, width))
+    r -= row0
+    c -= col0
+    shape = outputs[0].shape
+    for j, (out, arr) in enumerate(zip(outputs, data, strict=True)):
+        flat = out.reshape(-1)
+        flat[inside] = arr[r, c]
+        band_valid = valid[:, positions[j]].reshape(-1)
+        band_valid[inside] = ok[j][r, c]
+        valid[:, positions[j]] = band_valid.reshape(shape)
+    return True
 
 
 def _copy_blocks(
