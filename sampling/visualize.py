@@ -170,9 +170,10 @@ def check_displayable(dtypes: Sequence[np.dtype], band_names: Sequence[str], fil
     )
 
 
-def _to_byte(channel: np.ndarray) -> np.ndarray:
-    """Channel values in [0, 255] to uint8, rounding half up."""
-    return np.floor(channel + 0.5).astype("uint8")
+def _to_byte(channel: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    """Channel values in [0, 255] to uint8, rounding half up (``out`` is a float64 scratch buffer)."""
+    shifted = np.add(channel, 0.5, out=out)
+    return np.floor(shifted, out=shifted).astype("uint8")
 
 
 def visualize(
@@ -218,18 +219,25 @@ def visualize(
     stretched = []
     for k, band in enumerate(values):
         low, high = opts.ranges[k if len(opts.ranges) > 1 else 0] if opts.ranges else default_range(band.dtype)
-        t = (np.asarray(band, dtype="float64") - low) / (high - low)
-        t = np.clip(np.nan_to_num(t, nan=0.0), 0.0, 1.0)
+        t = np.subtract(band, low, dtype="float64")
+        np.divide(t, high - low, out=t)
+        if np.dtype(band.dtype).kind == "f":
+            np.nan_to_num(t, copy=False, nan=0.0)
+        np.clip(t, 0.0, 1.0, out=t)
         if opts.gamma != 1.0:
-            t = t ** (1.0 / opts.gamma)
+            np.power(t, 1.0 / opts.gamma, out=t)
         stretched.append(t)
     if opts.palette is not None:
         rgb = _apply_palette(stretched[0], np.asarray(opts.palette, dtype="float64"))
     else:
-        rgb = np.stack([_to_byte(t * 255.0) for t in (stretched * 3 if len(values) == 1 else stretched)])
+        channels = []
+        for t in stretched:  # in place: t is not needed afterwards
+            np.multiply(t, 255.0, out=t)
+            channels.append(_to_byte(t, out=t))
+        rgb = np.stack(channels * 3 if len(channels) == 1 else channels)
     shown = np.asarray(valid, dtype=bool).all(axis=0)
     rgb[:, ~shown] = 0
-    alpha = np.where(shown, _to_byte(np.float64(opts.opacity) * 255.0), np.uint8(0)).astype("uint8")
+    alpha = np.where(shown, math.floor(opts.opacity * 255.0 + 0.5), 0).astype("uint8")
     return rgb, alpha
 
 
