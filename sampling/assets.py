@@ -12,6 +12,7 @@ its image, as assigning to a dictionary key does.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 
@@ -69,7 +70,7 @@ def registered_assets() -> list[str]:
         return sorted(_ASSETS)
 
 
-def lookup_asset(asset_id: str | Image) -> Image:
+def lookup_asset(asset_id: str | os.PathLike | Image) -> Image:
     """The image an ``assetId`` names: a registered id, else a raster path or URL.
 
     An :class:`Image` is returned as is.
@@ -82,6 +83,8 @@ def lookup_asset(asset_id: str | Image) -> Image:
     """
     if isinstance(asset_id, Image):
         return asset_id
+    if isinstance(asset_id, os.PathLike):
+        return Image.open(asset_id)
     if not isinstance(asset_id, str) or not asset_id:
         raise RasterReadError(f"assetId must be a registered asset id or a raster path/URL, got {asset_id!r}.")
     with _LOCK:

@@ -34,6 +34,7 @@ from affine import Affine
 
 from .dense import read_windows
 from .encode import add_mask_bands, encode_geotiff, encode_npy
+from .encode import file_format as canonical_format
 from .errors import FormatError, GeometryError, GridError
 from .grid import PixelGrid, working_grid
 from .image import Image, PathLike, as_image
@@ -110,7 +111,7 @@ class Patches:
 
         Returns the paths, in patch order.
         """
-        fmt = str(file_format).strip().upper().replace("GEOTIFF", "GEO_TIFF")
+        fmt = canonical_format(file_format)
         if fmt not in _EXTENSIONS:
             raise FormatError(f"patches are written as NPY or GEO_TIFF files, not {file_format!r}.")
         folder = Path(directory)

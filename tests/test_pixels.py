@@ -408,3 +408,24 @@ def test_bands_on_different_grids_are_resampled_onto_the_first_bands_grid(make_r
     np.testing.assert_array_equal(out["B4"], coded(4, 6, "uint16")[0])
     # each 20 m pixel covers 2 x 2 pixels of the 10 m grid
     np.testing.assert_array_equal(out["B11"], np.kron(coded(2, 3, "uint16")[0], np.ones((2, 2), "uint16")))
+
+
+def test_the_asset_registry(shared_data):
+    from sampling import lookup_asset, registered_assets
+
+    image = register_asset("projects/me/assets/rgbn", shared_data / "rgbn.tif")
+    try:
+        assert "projects/me/assets/rgbn" in registered_assets()
+        assert lookup_asset("projects/me/assets/rgbn") is image
+        again = register_asset("projects/me/assets/rgbn", Image.open(shared_data / "rgbn.tif").select(["b4"]))
+        assert lookup_asset("projects/me/assets/rgbn") is again  # registering again replaces
+        out = get_pixels({"assetId": "projects/me/assets/rgbn", "fileFormat": "NUMPY"})
+        assert out.dtype.names == ("b4",)
+    finally:
+        unregister_asset("projects/me/assets/rgbn")
+    assert "projects/me/assets/rgbn" not in registered_assets()
+    with pytest.raises(KeyError, match="not registered"):
+        unregister_asset("projects/me/assets/rgbn")
+    assert lookup_asset(shared_data / "rgbn.tif").band_names == ["b1", "b2", "b3", "b4"]  # a Path
+    with pytest.raises(RasterReadError, match="does not exist"):  # a wrong path fails when registered
+        register_asset("x", shared_data / "missing.tif")
