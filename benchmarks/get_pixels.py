@@ -42,8 +42,9 @@ def main() -> None:
 
     timed("native grid, values only, per-pixel engine (for comparison)", engine_only)
     timed("native grid, GEO_TIFF", lambda: get_pixels({"assetId": image, "fileFormat": "GEO_TIFF"}))
+    vis = {"ranges": [{"min": 0, "max": 20000}]}
     timed("native grid, PNG with ranges", lambda: get_pixels(
-        {"assetId": image, "bandIds": ["B4", "B3", "B2"], "visualizationOptions": {"ranges": [{"min": 0, "max": 20000}]}}))
+        {"assetId": image, "bandIds": ["B4", "B3", "B2"], "visualizationOptions": vis}))
     lonlat = {"dimensions": {"width": 2000, "height": 1800}, "crsCode": "EPSG:4326",
               "affineTransform": {"scaleX": 3.1e-4, "shearX": 0, "translateX": -54.85,
                                   "shearY": 0, "scaleY": -2.85e-4, "translateY": -25.08}}
