@@ -175,19 +175,17 @@ def _pixels(image: Image, params: Mapping[str, Any], region: Any, *, mask: bool,
     image = _select(image, params.get("bandIds"))
     names = image.band_names
     dtypes = [b.dtype for b in image.bands]
-    raw_vis = params.get("visualizationOptions")
-    options = None if raw_vis is None else VisualizationOptions.parse(raw_vis)
     picture = fmt in _PICTURES
+    visualised = picture or params.get("visualizationOptions") is not None
+    options = VisualizationOptions.parse(params.get("visualizationOptions"))
     if picture and mask:
         raise FormatError(f"mask=True adds mask bands to raw formats ({', '.join(RAW_FORMATS)}); "
                           f"{fmt} shows masked pixels as transparent (PNG) instead.")
-    if picture and options is None:
+    if picture and params.get("visualizationOptions") is None:
         check_displayable(dtypes, names, fmt)
-    if options is not None or picture:
-        VisualizationOptions.parse(options).check(names)
-        out_dtypes = [np.dtype("uint8")] * 3
-    else:
-        out_dtypes = dtypes
+    if visualised:
+        options.check(names)
+    out_dtypes = [np.dtype("uint8")] * 3 if visualised else dtypes
     grid = output_grid(image, params.get("grid"), region)
     if strict:
         check_limits(grid.shape, out_dtypes)  # type: ignore[arg-type]
@@ -196,7 +194,7 @@ def _pixels(image: Image, params: Mapping[str, Any], region: Any, *, mask: bool,
     values = [v[0] for v in windows.values]
     valid = windows.valid[0]
 
-    if options is not None or picture:
+    if visualised:
         rgb, alpha = visualize(values, valid, options, band_names=names)
         if picture:
             return _encode_picture(fmt, rgb, alpha)
