@@ -6,12 +6,15 @@ Earth Engine does on its servers:
 * :func:`sample_regions` -- ``Image.sampleRegions``: one row per pixel in each region.
 * :func:`get_region` -- ``ImageCollection.getRegion``: one row per pixel and image of an
   :class:`ImageCollection`.
+* :func:`get_pixels`, :func:`compute_pixels` -- ``ee.data.getPixels`` / ``computePixels``:
+  the pixels of an image on any grid, as PNG, JPEG, GeoTIFF, NPY or NumPy arrays.
 
 The pixel geometry lives in :class:`PixelGrid`; images in :class:`Image`.
 """
 
 from __future__ import annotations
 
+from .assets import lookup_asset, register_asset, registered_assets, unregister_asset
 from .collection import ImageCollection
 from .errors import (
     BandError,
@@ -20,6 +23,7 @@ from .errors import (
     FormatError,
     GeometryError,
     GridError,
+    ParameterError,
     PropertyError,
     RasterReadError,
     SamplingError,
@@ -29,6 +33,8 @@ from .errors import (
 from .get_region import get_region, to_wide
 from .grid import PixelGrid, working_grid
 from .image import Band, Image
+from .patches import Patches, cut_patches
+from .pixels import compute_pixels, get_pixels
 from .sample_regions import feature_ids, iter_sample_regions, sample_regions
 from .selection import Selection, select_pixels
 
@@ -58,5 +64,14 @@ __all__ = [
     "ImageCollection",
     "get_region",
     "to_wide",
+    "ParameterError",
+    "get_pixels",
+    "compute_pixels",
+    "register_asset",
+    "unregister_asset",
+    "lookup_asset",
+    "registered_assets",
+    "Patches",
+    "cut_patches",
     "__version__",
 ]

@@ -19,6 +19,7 @@ __all__ = [
     "TooManyValuesError",
     "FormatError",
     "CollectionError",
+    "ParameterError",
 ]
 
 
@@ -70,3 +71,5 @@ class FormatError(SamplingError, ValueError):
 
 class CollectionError(SamplingError, ValueError):
     """An image collection is empty, or its files, catalogue or dates cannot be read."""
+class ParameterError(SamplingError, ValueError):
+    """A request's parameter dictionary has a missing, unknown or malformed entry."""
