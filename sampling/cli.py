@@ -296,6 +296,117 @@ def get_region_command(
         result = to_wide(result)
     write_table(result, output, overwrite=overwrite, index=False)
     click.echo(f"wrote {len(result)} rows x {len(result.columns)} columns to {output}", err=True)
+def _json_option(value: str, what: str) -> Any:
+    """JSON text, or the path of a file holding it."""
+    import json
+
+    text = Path(value).read_text() if Path(value).is_file() else value
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        from .errors import ParameterError
+
+        raise ParameterError(f"{what} is neither a file nor valid JSON ({exc}): {value[:80]!r}") from None
+
+
+def _ranges_option(value: str) -> list[dict[str, float]]:
+    """``min,max`` (one range for all bands) or ``min,max;min,max;...`` (one per band)."""
+    from .errors import ParameterError
+
+    ranges = []
+    for part in value.split(";"):
+        try:
+            low, high = (float(v) for v in part.split(","))
+        except ValueError:
+            raise ParameterError(
+                f"--ranges {value!r}: give min,max for all bands or min,max;min,max;min,max per band."
+            ) from None
+        ranges.append({"min": low, "max": high})
+    return ranges
+
+
+@main.command("get-pixels")
+@click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
+@output_option
+@click.option("--format", "file_format",
+              help="PNG, JPEG, AUTO_JPEG_PNG, NPY, GEO_TIFF, ZIPPED_GEO_TIFF or ZIPPED_GEO_TIFF_PER_BAND "
+                   "(default: from OUTPUT's extension: .png .jpg .npy .tif .zip).")
+@click.option("--grid", help="Earth Engine's grid as JSON, or a .json file: "
+                             '{"dimensions": {...}, "affineTransform": {...}, "crsCode": "EPSG:..."}.')
+@click.option("--region", help="A GeoJSON geometry in longitude/latitude, or a vector file (in its own CRS).")
+@click.option("--bands", help="Comma-separated band names to return, in order (bandIds).")
+@click.option("--ranges", help="Visualise: min,max for all bands, or min,max;min,max;min,max per band.")
+@click.option("--palette", help="Visualise one band with comma-separated colours (hex or CSS names).")
+@click.option("--gamma", type=float, help="Visualise with this gamma.")
+@click.option("--opacity", type=float, help="Visualise with this opacity (0 to 1).")
+@click.option("--mask", is_flag=True, help="Add a <band>_mask band per band (raw formats).")
+@click.option("--strict", is_flag=True, help="Enforce Earth Engine's request limits.")
+@user_errors
+def get_pixels_command(
+    images: tuple[str, ...],
+    output: Path,
+    overwrite: bool,
+    file_format: str | None,
+    grid: str | None,
+    region: str | None,
+    bands: str | None,
+    ranges: str | None,
+    palette: str | None,
+    gamma: float | None,
+    opacity: float | None,
+    mask: bool,
+    strict: bool,
+) -> None:
+    """Pixels of IMAGE on a grid, as a file (Earth Engine's getPixels).
+
+    IMAGE is one raster, or several single-band rasters (one per band). Without
+    --grid and --region the output is the image's own grid. PNG and JPEG need
+    8-bit data with 1 or 3 bands, or visualisation options (--ranges, --palette,
+    --gamma, --opacity).
+
+    \b
+    Examples:
+      sampling get-pixels B4.tif B3.tif B2.tif -o rgb.png --ranges 0,3000
+      sampling get-pixels scene.tif -o crop.tif --region field.geojson
+      sampling get-pixels scene.tif -o patch.npy --bands B4,B8 \\
+        --grid '{"dimensions": {"width": 64, "height": 64}, "crsCode": "EPSG:32618",
+                 "affineTransform": {"scaleX": 10, "scaleY": -10, "translateX": 500000, "translateY": 4000000}}'
+    """
+    from .encode import file_format as canonical_format
+    from .encode import format_for_path
+    from .errors import FormatError
+    from .image import Image
+    from .io import read_regions, write_bytes
+    from .pixels import get_pixels
+
+    fmt = canonical_format(file_format) if file_format else format_for_path(str(output))
+    if fmt == "NUMPY_NDARRAY":
+        raise FormatError("NUMPY_NDARRAY is an in-memory array; write NPY (.npy) from the command line.")
+    params: dict[str, Any] = {
+        "assetId": Image.open(list(images) if len(images) > 1 else images[0]),
+        "fileFormat": fmt,
+    }
+    if grid:
+        params["grid"] = _json_option(grid, "--grid")
+    if region:
+        params["region"] = read_regions(region) if Path(region).is_file() else _json_option(region, "--region")
+    if bands:
+        params["bandIds"] = bands.split(",")
+    options: dict[str, Any] = {}
+    if ranges:
+        options["ranges"] = _ranges_option(ranges)
+    if palette:
+        options["paletteColors"] = palette.split(",")
+    if gamma is not None:
+        options["gamma"] = gamma
+    if opacity is not None:
+        options["opacity"] = opacity
+    if options:
+        params["visualizationOptions"] = options
+    data = get_pixels(params, mask=mask, strict=strict)
+    write_bytes(data, output, overwrite=overwrite)
+    click.echo(f"wrote {len(data)} bytes ({fmt}) to {output}", err=True)
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

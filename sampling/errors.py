@@ -19,6 +19,7 @@ __all__ = [
     "TooManyValuesError",
     "FormatError",
     "CollectionError",
+    "ParameterError",
     "OptionError",
 ]
 
@@ -71,6 +72,10 @@ class FormatError(SamplingError, ValueError):
 
 class CollectionError(SamplingError, ValueError):
     """An image collection is empty, or its files, catalogue or dates cannot be read."""
+
+
+class ParameterError(SamplingError, ValueError):
+    """A request's parameter dictionary has a missing, unknown or malformed entry."""
 
 
 class OptionError(SamplingError, ValueError):
