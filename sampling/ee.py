@@ -25,7 +25,16 @@ from .errors import OptionError
 from .grid import working_grid
 from .image import Image, PathLike, as_image
 
-__all__ = ["sampleRegions", "reduceRegions", "sample", "stratifiedSample", "getRegion", "REDUCERS"]
+__all__ = [
+    "sampleRegions",
+    "reduceRegions",
+    "sample",
+    "stratifiedSample",
+    "getRegion",
+    "getPixels",
+    "computePixels",
+    "REDUCERS",
+]
 
 #: Earth Engine reducer names and the ``reduce_regions`` statistics they give.
 REDUCERS: dict[str, tuple[str, ...]] = {
@@ -214,3 +223,26 @@ def getRegion(
 
     return get_region(collection, geometry, scale=scale, crs=crs, crs_transform=crsTransform, max_values=maxValues,
                       **options)
+
+
+def getPixels(params: Any, **options: Any) -> Any:
+    """Earth Engine's ``ee.data.getPixels``: :func:`sampling.get_pixels`.
+
+    ``params`` is Earth Engine's dictionary as it is (``assetId``, ``fileFormat``,
+    ``grid``, ``region``, ``bandIds``, ``visualizationOptions``); ``mask`` and
+    ``strict`` pass through.
+    """
+    from .pixels import get_pixels
+
+    return get_pixels(params, **options)
+
+
+def computePixels(params: Any, **options: Any) -> Any:
+    """Earth Engine's ``ee.data.computePixels``: :func:`sampling.compute_pixels`.
+
+    ``params["expression"]`` is an :class:`~sampling.Image` (any computed image:
+    selected, renamed, or built from an array).
+    """
+    from .pixels import compute_pixels
+
+    return compute_pixels(params, **options)

@@ -32,18 +32,21 @@ import pandas as pd
 import shapely
 from affine import Affine
 
-from .dense import read_windows
+from .dense import Windows, read_windows
 from .encode import add_mask_bands, encode_geotiff, encode_npy
 from .encode import file_format as canonical_format
 from .errors import FormatError, GeometryError, GridError
 from .grid import PixelGrid, working_grid
 from .image import Image, PathLike, as_image
 from .io import write_bytes
+from .progress import progress_bar
 from .regions import as_regions, to_working_crs, validate_regions
 
 __all__ = ["Patches", "cut_patches", "patch_origins"]
 
 _EXTENSIONS = {"NPY": ".npy", "GEO_TIFF": ".tif"}
+#: While a progress bar is shown, patches are read in groups of this many.
+PATCHES_WITH_BAR = 256
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,7 @@ def cut_patches(
     scale: float | None = None,
     projection: Any = None,
     crs_transform: Sequence[float] | Affine | None = None,
+    progress: bool = False,
 ) -> Patches:
     """Cut one patch of ``size`` pixels centred on each point (see the module for "centred").
 
@@ -194,6 +198,8 @@ def cut_patches(
         The working grid, by Earth Engine's rules (as in
         :func:`~sampling.sample_regions`): the image's first band's grid by
         default.
+    progress
+        If True, show a progress bar over the patches (needs tqdm).
 
     Returns
     -------
@@ -232,7 +238,18 @@ def cut_patches(
     moved = to_working_crs(frame, grid, what="points")
     u, v = grid.pixel_coords(shapely.get_x(moved), shapely.get_y(moved))
     rows0, cols0 = patch_origins(u, v, (width, height))
-    windows = read_windows(img, grid, rows0, cols0, (height, width))
+    with progress_bar(len(frame), progress=progress, desc="cut_patches", unit="patch") as bar:
+        # a shown bar reads the patches in groups so that it moves; the values are the same
+        step = PATCHES_WITH_BAR if bar.shown else max(len(frame), 1)
+        groups = []
+        for a in range(0, max(len(frame), 1), step):
+            groups.append(read_windows(img, grid, rows0[a : a + step], cols0[a : a + step], (height, width)))
+            bar.advance_to(min(a + step, len(frame)))
+    windows = groups[0] if len(groups) == 1 else Windows(
+        groups[0].band_names,
+        [np.concatenate([g.values[k] for g in groups]) for k in range(len(groups[0].values))],
+        np.concatenate([g.valid for g in groups]),
+    )
     values = np.stack(windows.values, axis=1) if windows.values else np.zeros((len(frame), 0, height, width))
     return Patches(
         values=values,

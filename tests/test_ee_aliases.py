@@ -116,3 +116,23 @@ def test_get_region_aliases(fields):
     # Earth Engine's limit and message, through the alias
     with pytest.raises(ValueError, match="Too many values"):
         scenes.getRegion(fields, scale=10, crs="EPSG:32618", maxValues=1000)
+
+
+def test_get_pixels_and_compute_pixels_aliases(image):
+    import numpy as np
+
+    from sampling import compute_pixels, get_pixels
+
+    grid = {"dimensions": {"width": 24, "height": 16}, "crsCode": "EPSG:32618",
+            "affineTransform": {"scaleX": 20, "shearX": 0, "translateX": 500400,
+                                "shearY": 0, "scaleY": -20, "translateY": 4199600}}
+    raw = {"assetId": IMAGE, "fileFormat": "NUMPY_NDARRAY", "grid": grid, "bandIds": ["nir", "red"]}
+    expected = get_pixels(raw)
+    assert expected.shape == (16, 24) and expected.dtype.names == ("nir", "red")
+    np.testing.assert_array_equal(ee.getPixels(raw), expected)
+    png = {**raw, "fileFormat": "PNG", "bandIds": ["red", "green", "blue"],
+           "visualizationOptions": {"ranges": [{"min": 0, "max": 2000}]}}
+    assert ee.getPixels(png) == get_pixels(png) and ee.getPixels(png)[:4] == b"\x89PNG"
+    computed = {"expression": image.select(["nir"]), "fileFormat": "NPY", "grid": grid}
+    assert ee.computePixels(computed) == compute_pixels(computed)
+    assert ee.computePixels(computed, mask=True) == compute_pixels(computed, mask=True)
