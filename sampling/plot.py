@@ -25,7 +25,7 @@ from .engine import read_pixels
 from .errors import BandError, OptionError, PropertyError
 from .image import Image, PathLike, as_image
 
-__all__ = ["plot_image", "plot_time_series", "plot_histograms", "rgb_composite"]
+__all__ = ["plot_image", "plot_time_series", "plot_histograms", "plot_patches", "rgb_composite"]
 
 _RGB_NAMES = [("red", "green", "blue"), ("r", "g", "b"), ("b4", "b3", "b2"), ("sr_b4", "sr_b3", "sr_b2")]
 
@@ -48,12 +48,27 @@ def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
     return ax
 
 
-def _default_bands(image: Image) -> list[str]:
-    lower = {b.lower(): b for b in image.band_names}
-    for names in _RGB_NAMES:
-        if all(n in lower for n in names):
-            return [lower[n] for n in names]
-    return image.band_names[:3] if len(image.band_names) >= 3 else image.band_names[:1]
+def _choose_bands(names: list[str], bands: Sequence[str] | None) -> list[str]:
+    if bands is None:
+        lower = {b.lower(): b for b in names}
+        for triple in _RGB_NAMES:
+            if all(n in lower for n in triple):
+                return [lower[n] for n in triple]
+        return names[:3] if len(names) >= 3 else names[:1]
+    chosen = list(bands)
+    if len(chosen) not in (1, 3):
+        raise BandError(f"an image is drawn from 1 or 3 bands, got {chosen}.")
+    unknown = [b for b in chosen if b not in names]
+    if unknown:
+        raise BandError(f"unknown bands {unknown}; there are {names}.")
+    return chosen
+
+
+def _stretch(values: np.ndarray, valid: np.ndarray, stretch: tuple[float, float]) -> np.ndarray:
+    """``values`` mapped linearly from their ``stretch`` percentiles (over valid pixels) to [0, 1]."""
+    values = values.astype("float64")
+    lo, hi = np.percentile(values[valid], stretch) if valid.any() else (0.0, 1.0)
+    return np.clip((values - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
 
 
 def rgb_composite(
@@ -80,11 +95,7 @@ def rgb_composite(
     ((3, 4, 4), (0.0, 40.0, 0.0, 30.0), 0.0, 1.0)
     """
     image = as_image(image)
-    chosen = list(bands) if bands is not None else _default_bands(image)
-    if len(chosen) not in (1, 3):
-        raise BandError(f"an image is drawn from 1 or 3 bands, got {chosen}.")
-    for name in chosen:
-        image.band(name)  # a clear error for an unknown band
+    chosen = _choose_bands(image.band_names, bands)
     grid = image.grid
     height, width = grid.shape  # type: ignore[misc]
     factor = max(1, math.ceil(max(height, width) / max_size))
@@ -93,12 +104,7 @@ def rgb_composite(
         height, width = math.ceil(height / factor), math.ceil(width / factor)
     rows, cols = np.divmod(np.arange(height * width), width)
     pixels = read_pixels(image, grid, rows, cols, bands=chosen)
-    channels = []
-    for k, name in enumerate(chosen):
-        values = pixels.values[name].astype("float64")
-        valid = pixels.valid[:, k]
-        lo, hi = np.percentile(values[valid], stretch) if valid.any() else (0.0, 1.0)
-        channels.append(np.clip((values - lo) / (hi - lo if hi > lo else 1.0), 0, 1))
+    channels = [_stretch(pixels.values[name], pixels.valid[:, k], stretch) for k, name in enumerate(chosen)]
     if len(channels) == 1:
         channels *= 3
     alpha = pixels.valid.all(axis=1).astype("float64")
@@ -181,7 +187,7 @@ def plot_image(
     unit = crs.axis_info[0].unit_name if crs.axis_info else ""
     ax.set_xlabel(f"x ({unit})" if unit else "x")
     ax.set_ylabel(f"y ({unit})" if unit else "y")
-    ax.set_title(f"{image.id or 'image'}: {', '.join(bands or _default_bands(image))}")
+    ax.set_title(f"{image.id or 'image'}: {', '.join(_choose_bands(image.band_names, bands))}")
     return ax
 
 
@@ -323,4 +329,48 @@ def plot_histograms(
         ax.set_visible(False)
     if by is not None:
         axes[0].legend(title=by, fontsize="small")
+    return axes
+
+
+def plot_patches(
+    patches: Any,
+    *,
+    bands: Sequence[str] | None = None,
+    titles: Sequence[Any] | None = None,
+    columns: int = 8,
+    stretch: tuple[float, float] = (2, 98),
+    size: float = 1.6,
+) -> Any:
+    """A grid of image patches (from :func:`~sampling.cut_patches`), one small RGB image each.
+
+    Every patch is stretched the same way (each band between its ``stretch``
+    percentiles over all patches), so patches can be compared; masked pixels are
+    transparent. ``titles`` labels the patches (by default their labels); ``size``
+    is the side of one patch in inches.
+
+    Returns
+    -------
+    numpy.ndarray of matplotlib.axes.Axes
+    """
+    chosen = _choose_bands(list(patches.band_names), bands)
+    index = [list(patches.band_names).index(b) for b in chosen]
+    values = patches.values[:, index]
+    valid = patches.valid[:, index]
+    channels = [_stretch(values[:, k], valid[:, k], stretch) for k in range(len(index))]
+    if len(channels) == 1:
+        channels *= 3
+    alpha = valid.all(axis=1).astype("float64")
+    rgba = np.stack([*channels, alpha], axis=-1)  # (N, height, width, 4)
+    n = len(rgba)
+    columns = max(1, min(columns, n))
+    rows = max(1, math.ceil(n / columns))
+    _, axes = _pyplot().subplots(rows, columns, figsize=(size * columns, size * rows + 0.3), squeeze=False,
+                                 layout="constrained")
+    axes = axes.reshape(-1)
+    labels = list(titles) if titles is not None else list(patches.labels)
+    for k, ax in enumerate(axes):
+        ax.set_axis_off()
+        if k < n:
+            ax.imshow(rgba[k], interpolation="nearest")
+            ax.set_title(str(labels[k]), fontsize="small")
     return axes

@@ -104,3 +104,23 @@ def test_plot_histograms_per_class(fields):
     assert len(axes[0].patches) == 4 * 40  # 4 classes x 40 bins
     heights = sum(p.get_height() for p in axes[3].patches)
     assert heights == len(table)
+
+
+def test_plot_patches_grid():
+    from sampling import cut_patches
+    from sampling.plot import plot_patches
+
+    points = gpd.read_file(EXAMPLE_DATA / "example_points.gpkg")
+    patches = cut_patches(IMAGE, points, size=16)
+    axes = plot_patches(patches, titles=points["class"], columns=6)
+    shown = [ax for ax in axes if ax.get_images()]
+    assert len(axes) == 24 and len(shown) == len(points) == 20
+    first = shown[0].get_images()[0].get_array()
+    assert first.shape == (16, 16, 4) and shown[0].get_title() == points["class"][0]
+    # one stretch for all patches: the same value gives the same colour everywhere
+    red = patches.values[:, patches.band_names.index("red")]
+    stack = np.stack([ax.get_images()[0].get_array()[..., 0] for ax in shown])
+    order = np.argsort(red.reshape(-1), kind="stable")
+    assert np.all(np.diff(stack.reshape(-1)[order]) >= 0)  # monotone in the band's value
+    with pytest.raises(KeyError, match="unknown bands"):
+        plot_patches(patches, bands=["swir"])
