@@ -348,7 +348,6 @@ class ImageCollection:
         value = entry.properties.get(key)
         return None if value is None or is_missing(value) else value
 
-
     # -- operations as methods: each delegates to its function (imported lazily) ------------
 
     def get_region(self, geometry: Any, **options: Any) -> Any:
