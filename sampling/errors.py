@@ -18,6 +18,9 @@ __all__ = [
     "VectorReadError",
     "TooManyValuesError",
     "FormatError",
+    "OutputTooLargeError",
+    "WriteError",
+    "DatasetError",
 ]
 
 
@@ -65,3 +68,15 @@ class TooManyValuesError(SamplingError, ValueError):
 
 class FormatError(SamplingError, ValueError):
     """An output format is unknown or cannot hold the requested data."""
+
+
+class OutputTooLargeError(SamplingError, MemoryError):
+    """A result would not fit in the memory available; stream it to disk instead."""
+
+
+class WriteError(SamplingError, OSError):
+    """An output file could not be written; nothing was left in its place."""
+
+
+class DatasetError(SamplingError, ValueError):
+    """A dataset directory cannot be started, resumed or read as asked."""
