@@ -58,7 +58,7 @@ def check_fits_in_memory(nbytes: float, *, what: str, advice: str) -> None:
     >>> check_fits_in_memory(1e30, what="a huge table", advice="Stream it.")
     Traceback (most recent call last):
     ...
-    sampling.errors.OutputTooLargeError: a huge table needs about 9.09e+17 TiB, more than the ... of memory available. Stream it.
+    sampling.errors.OutputTooLargeError: a huge table needs about 9.09e+17 TiB, more than the ... available. Stream it.
     """
     available = available_memory()
     if available is not None and nbytes > available:

@@ -20,8 +20,8 @@ from .engine import PixelValues, read_pixels
 from .errors import GridError, PropertyError
 from .grid import PixelGrid, working_grid
 from .image import Image, PathLike, as_image
-from .regions import as_regions, to_working_crs, validate_regions
 from .memory import check_fits_in_memory
+from .regions import as_regions, to_working_crs, validate_regions
 from .selection import Selection, estimate_pixels, iter_selections
 from .table import band_column, check_column_names
 
