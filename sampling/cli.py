@@ -8,7 +8,9 @@ atomically and never replace an existing file without ``--overwrite``.
 from __future__ import annotations
 
 import functools
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,7 +39,7 @@ def output_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """``-o/--output`` and ``--overwrite``, shared by every command that writes a file."""
     func = click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")(func)
     return click.option(
-        "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+        "-o", "--output", required=True, type=click.Path(path_type=Path),
         help="Output file; its extension chooses the format.",
     )(func)
 
@@ -51,6 +53,20 @@ def main() -> None:
     Example:
       sampling sample-regions data/example.tif data/example_regions.gpkg -o samples.parquet
     """
+    _stop_cleanly_on_sigterm()
+
+
+def _stop_cleanly_on_sigterm() -> None:
+    """Make SIGTERM (``kill``, a scheduler's stop) unwind like Ctrl-C, so no partial output stays behind."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    click.get_current_context().call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
 @main.command("sample-regions")
@@ -61,6 +77,11 @@ def main() -> None:
 @click.option("--geometries", is_flag=True, help="Add pixel-centre points in the working CRS.")
 @click.option("--bands", help="Comma-separated band names, one per band of the image(s).")
 @click.option("--layer", help="Layer of the regions file to read.")
+@click.option(
+    "--partition-size", type=click.IntRange(min=1), metavar="N",
+    help="Write OUTPUT as a resumable dataset: a directory of GeoParquet parts of N regions each.",
+)
+@click.option("--resume", is_flag=True, help="Finish the interrupted dataset in OUTPUT, skipping its finished parts.")
 @user_errors
 def sample_regions_command(
     inputs: tuple[str, ...],
@@ -71,6 +92,8 @@ def sample_regions_command(
     geometries: bool,
     bands: str | None,
     layer: str | None,
+    partition_size: int | None,
+    resume: bool,
 ) -> None:
     """One row per pixel of IMAGE in each region of REGIONS (Earth Engine's sampleRegions).
 
@@ -78,9 +101,14 @@ def sample_regions_command(
     REGIONS is any vector file GDAL reads (GeoPackage, GeoJSON, Shapefile) or
     GeoParquet. OUTPUT ends in .parquet (GeoParquet), .csv, .gpkg or .geojson.
 
+    With --partition-size (or --resume), OUTPUT is a directory that fills with one
+    GeoParquet part per N regions; if the run is interrupted, run the same command
+    with --resume to write only the missing parts.
+
     \b
     Example:
       sampling sample-regions B2.tif B3.tif B4.tif fields.gpkg -o samples.parquet --scale 30
+      sampling sample-regions scene.tif fields.gpkg -o samples/ --partition-size 500 --resume
     """
     from .image import Image
     from .io import read_regions, write_table
@@ -93,6 +121,19 @@ def sample_regions_command(
     image = Image.open(images if len(images) > 1 else images[0], bands=band_names)
     regions = read_regions(regions_path, layer=layer)
     props = properties.split(",") if properties else None
+    if output.is_dir() and partition_size is None and not resume:
+        raise click.UsageError(f"{output} is a directory: give a file name, or --partition-size N to write a dataset.")
+    if partition_size is not None or resume:
+        from .dataset import sample_regions_to_dataset
+
+        summary = sample_regions_to_dataset(
+            image, regions, output, partition_size=partition_size, resume=resume, overwrite=overwrite,
+            properties=props, scale=scale, geometries=geometries,
+        )
+        done = f" ({summary.skipped} were already written)" if summary.skipped else ""
+        click.echo(f"wrote {summary.written} of {summary.partitions} parts{done}, {summary.rows} rows in all, "
+                   f"to {output}", err=True)
+        return
     result = sample_regions(image, regions, properties=props, scale=scale, geometries=geometries)
     write_table(result, output, overwrite=overwrite)
     click.echo(f"wrote {len(result)} rows x {len(result.columns)} columns to {output}", err=True)
