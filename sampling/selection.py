@@ -181,12 +181,13 @@ def _select_shape(i: int, geom: Any, grid: PixelGrid, max_mask_pixels: int) -> I
     row0, col0, height, width = grid.window(shapely.bounds(geom), clip=False)
     if all_touched:  # a line on a pixel edge touches the pixels on both sides
         row0, col0, height, width = row0 - 1, col0 - 1, height + 2, width + 2
-    if width > max_mask_pixels:
+    widest = max(int(max_mask_pixels), DEFAULT_MAX_MASK_PIXELS)  # one row of the mask at least
+    if width > widest:
         span = f"{width:,}" if width < 10**12 else f"{float(width):.2e}"
         raise GeometryError(
             f"the geometry at position {i} spans {span} pixels from west to east on the working grid, more "
-            f"than can be rasterised at once ({int(max_mask_pixels):,}). Use a coarser scale, or check the "
-            "regions' CRS and the raster's georeferencing."
+            f"than one row of pixels can hold ({widest:,}). Use a coarser scale, or check the regions' CRS "
+            "and the raster's georeferencing."
         )
     strip = max(1, int(max_mask_pixels) // max(width, 1))
     for top in range(row0, row0 + height, strip):
