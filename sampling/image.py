@@ -17,6 +17,7 @@ import os
 import re
 import threading
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -218,6 +219,8 @@ class FileSource(RasterSource):
         win = Window(col, row, width, height)
         bidx = [i + 1 for i in indexes]
         try:
+            if len(bidx) > _PROBE_BANDS:  # a damaged block fails on one band, not slowly on thousands
+                ds.read(bidx[:1], window=win)
             data = ds.read(bidx, window=win)
             valid = np.stack([self._valid_from_values(i, v) for i, v in zip(indexes, data, strict=True)])
             needs_mask = [
@@ -229,11 +232,25 @@ class FileSource(RasterSource):
                 valid[k] &= ds.read_masks(bidx[k], window=win) > 0
         except (RasterioError, CPLE_BaseError) as exc:
             raise RasterReadError(
-                f"cannot read rows {row}-{row + height - 1}, columns {col}-{col + width - 1} of band(s) "
-                f"{bidx} of {self.path}: {_gdal_message(exc)}. The file is corrupt or truncated, or "
-                "became unreachable; check it (for example with `gdalinfo -checksum`) or fetch it again."
+                f"cannot read {self.path} (rows {row}-{row + height - 1}, columns {col}-{col + width - 1}, "
+                f"{_band_list(bidx)}): {_gdal_message(exc)}. The file is corrupt or truncated, or became "
+                "unreachable; check it (for example with `gdalinfo -checksum`) or fetch it again."
             ) from None
         return list(data), valid
+
+
+#: Reads of more bands than this first read one band, so that a damaged block fails fast.
+_PROBE_BANDS = 64
+
+
+def _band_list(bands: Sequence[int]) -> str:
+    """``[1]`` -> ``'band 1'``; ``[1, 2, 3]`` -> ``'bands 1-3'``; ``[2, 7]`` -> ``'bands 2, 7'``."""
+    if len(bands) == 1:
+        return f"band {bands[0]}"
+    if list(bands) == list(range(bands[0], bands[0] + len(bands))):
+        return f"bands {bands[0]}-{bands[-1]}"
+    shown = ", ".join(str(b) for b in bands[:8])
+    return f"bands {shown}{' ...' if len(bands) > 8 else ''}"
 
 
 def _gdal_message(exc: BaseException) -> str:
@@ -247,7 +264,7 @@ def _gdal_message(exc: BaseException) -> str:
         if text and "See previous exception" not in text and text not in messages:
             messages.append(text)
         current = current.__cause__ or current.__context__
-    return "; ".join(reversed(messages)) or type(exc).__name__
+    return "; ".join(m.rstrip(".") for m in reversed(messages)) or type(exc).__name__
 
 
 def _grid_of(ds: rasterio.io.DatasetReader, path: str) -> PixelGrid:
@@ -329,7 +346,7 @@ def _open_dataset(path: str) -> rasterio.io.DatasetReader:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with gdal_env():
                 return rasterio.open(path)
-    except (RasterioError, CPLE_BaseError) as exc:
+    except (RasterioError, CPLE_BaseError, ValueError) as exc:  # ValueError: undecodable header text
         message = _gdal_message(exc)
         if local:
             raise RasterReadError(
@@ -417,7 +434,7 @@ class Image:
         if not bands:
             raise BandError("an image needs at least one band.")
         names = [b.name for b in bands]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = sorted(n for n, count in Counter(names).items() if count > 1)
         if dupes:
             raise BandError(f"duplicate band names {dupes}: give unique names with bands=[...].")
         self._bands = tuple(bands)

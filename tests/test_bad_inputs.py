@@ -286,7 +286,7 @@ def test_geotiff_with_a_corrupt_block_fails_while_reading_with_the_file_and_pixe
         sample_regions(img, regions(box(500000, 3999360, 500640, 4000000)))
     message = str(caught.value)
     assert str(path) in message
-    assert "rows 32-47, columns 16-31 of band(s) [1]" in message
+    assert "(rows 32-47, columns 16-31, band 1)" in message
     assert "ZIPDecode" in message or "Decoding" in message  # GDAL's own reason, not 'see previous exception'
     assert "See previous exception" not in message
     assert "gdalinfo -checksum" in message
@@ -479,3 +479,48 @@ def test_every_error_is_a_sampling_error_and_a_builtin():
         assert issubclass(kind, SamplingError)
         if kind is not SamplingError:
             assert len(kind.__mro__) > 3, f"{name} should also derive from a builtin error"
+
+
+# -- regressions found by fuzzing (tests/test_fuzz.py) ---------------------------------------------------------
+
+
+def _patch_tiff_tag(path: Path, tag: int, patch) -> None:
+    """Rewrite one entry of a little-endian TIFF's first directory: ``patch(data, entry_offset)``."""
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"II*\x00"
+    ifd = int.from_bytes(data[4:8], "little")
+    for k in range(int.from_bytes(data[ifd : ifd + 2], "little")):
+        entry = ifd + 2 + 12 * k
+        if int.from_bytes(data[entry : entry + 2], "little") == tag:
+            patch(data, entry)
+            path.write_bytes(bytes(data))
+            return
+    raise AssertionError(f"tag {tag} not found")
+
+
+def test_a_header_claiming_65535_bands_fails_fast(tmp_path):
+    """A flipped SamplesPerPixel made opening take 40 s (a quadratic check) and reading minutes."""
+    import time
+
+    path = _write(tmp_path / "many.tif", coded(64, 64, "int16"), crs=UTM, transform=T, tiled=True, blockxsize=16,
+                  blockysize=16, compress="deflate")
+    _patch_tiff_tag(path, 277, lambda data, entry: data.__setitem__(slice(entry + 8, entry + 10), b"\xff\xff"))
+    started = time.monotonic()
+    image = Image.open(path)
+    assert len(image.band_names) == 65535
+    with pytest.raises(RasterReadError, match=rf"cannot read {path} \(rows 0-15, columns 0-15, bands 1-65535\)"):
+        sample_regions(image, regions(FIELD))
+    assert time.monotonic() - started < 20
+
+
+def test_a_header_with_undecodable_text(tmp_path):
+    """Three bit flips found by the fuzzer: rasterio raised a bare UnicodeDecodeError reading the CRS."""
+    from test_fuzz import _bases
+
+    data = bytearray(_bases(tmp_path)[1])
+    for offset, bit in ((187, 4), (300, 5), (393, 4)):
+        data[offset] ^= 1 << bit
+    path = tmp_path / "flipped.tif"
+    path.write_bytes(bytes(data))
+    with pytest.raises(RasterReadError, match=rf"{path} is not a raster GDAL can read .*utf-8"):
+        Image.open(path)

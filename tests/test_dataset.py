@@ -188,7 +188,7 @@ def test_a_read_error_mid_run_keeps_the_finished_parts_and_resume_completes(tmp_
     raster.write_bytes(bytes(damaged))
     target = tmp_path / "ds"
     rows = f"rows {block_row * 64}-{min(block_row * 64 + 63, 239)}"
-    with pytest.raises(RasterReadError, match=rf"cannot read {rows}, columns {block_col * 64}-.* of {raster}"):
+    with pytest.raises(RasterReadError, match=rf"cannot read {raster} \({rows}, columns {block_col * 64}-"):
         sample_regions_to_dataset(raster, fields, target, partition_size=1)
     finished = parts(target)
     assert len(finished) == 7  # the first seven fields do not touch the damaged block
