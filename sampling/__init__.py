@@ -10,17 +10,21 @@ The pixel geometry lives in :class:`PixelGrid`; images in :class:`Image`.
 
 from __future__ import annotations
 
+from .dataset import DatasetSummary, read_dataset, sample_regions_to_dataset
 from .errors import (
     BandError,
     CRSError,
+    DatasetError,
     FormatError,
     GeometryError,
     GridError,
+    OutputTooLargeError,
     PropertyError,
     RasterReadError,
     SamplingError,
     TooManyValuesError,
     VectorReadError,
+    WriteError,
 )
 from .grid import PixelGrid, working_grid
 from .image import Band, Image
@@ -50,4 +54,10 @@ __all__ = [
     "iter_sample_regions",
     "feature_ids",
     "__version__",
+    "DatasetError",
+    "OutputTooLargeError",
+    "WriteError",
+    "DatasetSummary",
+    "read_dataset",
+    "sample_regions_to_dataset",
 ]
