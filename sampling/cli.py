@@ -118,11 +118,11 @@ def sample_regions_command(
         raise click.UsageError("give at least one IMAGE and one REGIONS file.")
     *images, regions_path = inputs
     band_names = bands.split(",") if bands else None
+    if output.is_dir() and partition_size is None and not resume:
+        raise click.UsageError(f"{output} is a directory: give a file name, or --partition-size N to write a dataset.")
     image = Image.open(images if len(images) > 1 else images[0], bands=band_names)
     regions = read_regions(regions_path, layer=layer)
     props = properties.split(",") if properties else None
-    if output.is_dir() and partition_size is None and not resume:
-        raise click.UsageError(f"{output} is a directory: give a file name, or --partition-size N to write a dataset.")
     if partition_size is not None or resume:
         from .dataset import sample_regions_to_dataset
 

@@ -309,7 +309,8 @@ def _check_not_truncated(ds: rasterio.io.DatasetReader, path: str) -> None:
     try:
         size = os.path.getsize(path)
         ends = []
-        for band in range(1, ds.count + 1):
+        pixel_interleaved = ds.interleaving is not None and ds.interleaving.name == "pixel"
+        for band in range(1, 2 if pixel_interleaved else ds.count + 1):  # bands share blocks if interleaved
             offset = ds.get_tag_item(f"BLOCK_OFFSET_{x}_{y}", "TIFF", bidx=band)
             length = ds.get_tag_item(f"BLOCK_SIZE_{x}_{y}", "TIFF", bidx=band)
             if offset and length:  # sparse files have no offset for empty blocks
