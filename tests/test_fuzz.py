@@ -28,6 +28,7 @@ import numpy as np
 CASES = int(os.environ.get("SAMPLING_FUZZ_CASES", 1000))
 SEED = int(os.environ.get("SAMPLING_FUZZ_SEED", 20240518))
 BATCH_SECONDS = 120  # a worker that takes longer is hung
+_DELIBERATE_CRASH = "segfault-here.tif"
 
 
 def _worker(paths: list[str]) -> None:
@@ -46,6 +47,8 @@ def _worker(paths: list[str]) -> None:
                                                         Point(500123, 3999877)], crs="EPSG:32618")
     for path in paths:
         print(json.dumps({"start": path}), flush=True)
+        if Path(path).name == _DELIBERATE_CRASH:  # proves that the harness catches a dying interpreter
+            faulthandler._sigsegv()
         try:
             image = Image.open(path)
             table = sample_regions(image, regions, drop_masked=False)
@@ -184,6 +187,22 @@ def test_mutated_geotiffs_end_in_a_clean_error_or_a_valid_table(tmp_path):
     for path, outcome in outcomes.items():
         if outcome["kind"] == "clean" and outcome["detail"].startswith("RasterReadError"):
             assert Path(path).name in outcome["detail"]
+
+
+def test_the_harness_reports_a_crash_and_carries_on(tmp_path):
+    """A segfault in the worker is a failed case, and the cases after it still run."""
+    good = tmp_path / "good.tif"
+    good.write_bytes(_bases(tmp_path)[0])
+    crash = tmp_path / _DELIBERATE_CRASH
+    crash.write_bytes(b"")
+    after = tmp_path / "after.tif"
+    after.write_bytes(b"not a raster")
+    outcomes, _ = _run_workers([str(good), str(crash), str(after)])
+    assert outcomes[str(good)]["kind"] == "table"
+    assert outcomes[str(crash)]["kind"] == "bad"
+    assert outcomes[str(crash)]["detail"].startswith("crash (exit status -11)")
+    assert "in _worker" in outcomes[str(crash)]["detail"]  # faulthandler's traceback of the dying worker
+    assert outcomes[str(after)]["kind"] == "clean"
 
 
 if __name__ == "__main__":
