@@ -22,20 +22,24 @@ from __future__ import annotations
 from . import ee
 from .assets import lookup_asset, register_asset, registered_assets, unregister_asset
 from .collection import ImageCollection
+from .dataset import DatasetSummary, read_dataset, sample_regions_to_dataset
 from .errors import (
     BandError,
     CollectionError,
     CRSError,
+    DatasetError,
     FormatError,
     GeometryError,
     GridError,
     OptionError,
+    OutputTooLargeError,
     ParameterError,
     PropertyError,
     RasterReadError,
     SamplingError,
     TooManyValuesError,
     VectorReadError,
+    WriteError,
 )
 from .get_region import get_region, to_wide
 from .grid import PixelGrid, working_grid
@@ -89,4 +93,10 @@ __all__ = [
     "stratified_sample",
     "spatial_split",
     "ee",
+    "DatasetError",
+    "OutputTooLargeError",
+    "WriteError",
+    "DatasetSummary",
+    "read_dataset",
+    "sample_regions_to_dataset",
 ]

@@ -8,7 +8,9 @@ atomically and never replace an existing file without ``--overwrite``.
 from __future__ import annotations
 
 import functools
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -95,7 +97,7 @@ def output_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """``-o/--output`` and ``--overwrite``, shared by every command that writes a file."""
     func = click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")(func)
     return click.option(
-        "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+        "-o", "--output", required=True, type=click.Path(path_type=Path),
         help="Output file; its extension chooses the format.",
     )(func)
 
@@ -120,6 +122,20 @@ def main() -> None:
 
     Run 'sampling COMMAND --help' for a command's options and examples.
     """
+    _stop_cleanly_on_sigterm()
+
+
+def _stop_cleanly_on_sigterm() -> None:
+    """Make SIGTERM (``kill``, a scheduler's stop) unwind like Ctrl-C, so no partial output stays behind."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    click.get_current_context().call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
 @main.command("sample-regions", short_help="One row per pixel in each region (Earth Engine's sampleRegions).")
@@ -131,6 +147,11 @@ def main() -> None:
 @click.option("--bands", help="Comma-separated band names, one per band of the image(s).")
 @click.option("--layer", help="Layer of the regions file to read.")
 @progress_option
+@click.option(
+    "--partition-size", type=click.IntRange(min=1), metavar="N",
+    help="Write OUTPUT as a resumable dataset: a directory of GeoParquet parts of N regions each.",
+)
+@click.option("--resume", is_flag=True, help="Finish the interrupted dataset in OUTPUT, skipping its finished parts.")
 @user_errors
 def sample_regions_command(
     inputs: tuple[str, ...],
@@ -142,6 +163,8 @@ def sample_regions_command(
     bands: str | None,
     layer: str | None,
     progress: bool | None,
+    partition_size: int | None,
+    resume: bool,
 ) -> None:
     """One row per pixel of IMAGE in each region of REGIONS (Earth Engine's sampleRegions).
 
@@ -149,17 +172,38 @@ def sample_regions_command(
     REGIONS is any vector file GDAL reads (GeoPackage, GeoJSON, Shapefile) or
     GeoParquet. OUTPUT ends in .parquet (GeoParquet), .csv, .gpkg or .geojson.
 
+    With --partition-size (or --resume), OUTPUT is a directory that fills with one
+    GeoParquet part per N regions; if the run is interrupted, run the same command
+    with --resume to write only the missing parts.
+
     \b
     Example:
       sampling sample-regions B2.tif B3.tif B4.tif fields.gpkg -o samples.parquet --scale 30
+      sampling sample-regions scene.tif fields.gpkg -o samples/ --partition-size 500 --resume
     """
     from .io import write_table
     from .progress import wants_progress
     from .sample_regions import sample_regions
 
-    check_output(output, overwrite)
+    if output.is_dir() and partition_size is None and not resume:
+        raise click.UsageError(f"{output} is a directory: give a file name, or --partition-size N to write a dataset.")
+    dataset = partition_size is not None or resume
+    if not dataset:
+        check_output(output, overwrite)
     image, regions = open_inputs(inputs, bands, layer)
-    result = sample_regions(image, regions, properties=split_list(properties), scale=scale, geometries=geometries,
+    props = split_list(properties)
+    if dataset:
+        from .dataset import sample_regions_to_dataset
+
+        summary = sample_regions_to_dataset(
+            image, regions, output, partition_size=partition_size, resume=resume, overwrite=overwrite,
+            properties=props, scale=scale, geometries=geometries,
+        )
+        done = f" ({summary.skipped} were already written)" if summary.skipped else ""
+        click.echo(f"wrote {summary.written} of {summary.partitions} parts{done}, {summary.rows} rows in all, "
+                   f"to {output}", err=True)
+        return
+    result = sample_regions(image, regions, properties=props, scale=scale, geometries=geometries,
                             progress=wants_progress(progress))
     write_table(result, output, overwrite=overwrite)
     click.echo(f"wrote {len(result)} rows x {len(result.columns)} columns to {output}", err=True)

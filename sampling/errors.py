@@ -21,6 +21,9 @@ __all__ = [
     "CollectionError",
     "ParameterError",
     "OptionError",
+    "OutputTooLargeError",
+    "WriteError",
+    "DatasetError",
 ]
 
 
@@ -80,3 +83,15 @@ class ParameterError(SamplingError, ValueError):
 
 class OptionError(SamplingError, ValueError):
     """An option is out of range, unknown, or conflicts with another option."""
+
+
+class OutputTooLargeError(SamplingError, MemoryError):
+    """A result would not fit in the memory available; stream it to disk instead."""
+
+
+class WriteError(SamplingError, OSError):
+    """An output file could not be written; nothing was left in its place."""
+
+
+class DatasetError(SamplingError, ValueError):
+    """A dataset directory cannot be started, resumed or read as asked."""

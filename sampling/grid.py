@@ -27,7 +27,7 @@ from pyproj import CRS
 
 from .errors import CRSError, GridError
 
-__all__ = ["PixelGrid", "as_crs", "metres_per_unit", "scale_to_units", "working_grid"]
+__all__ = ["PixelGrid", "as_crs", "crs_label", "metres_per_unit", "scale_to_units", "working_grid"]
 
 #: Earth Engine converts metres to degrees with this radius for EPSG:4326.
 WGS84_SEMI_MAJOR_AXIS = 6378137.0
@@ -59,6 +59,26 @@ def as_crs(value: Any, *, what: str = "crs") -> CRS:
         return CRS.from_user_input(value)
     except Exception as exc:  # pyproj raises CRSError, TypeError, ...
         raise CRSError(f"{what} {value!r} is not a CRS pyproj understands: {exc}") from None
+
+
+def crs_label(crs: CRS) -> str:
+    """A short, recognisable name for a CRS in messages.
+
+    Examples
+    --------
+    >>> crs_label(CRS.from_epsg(32618))
+    'EPSG:32618 (WGS 84 / UTM zone 18N)'
+    """
+    code = crs.to_authority(min_confidence=90)
+    if code:
+        label = f"{':'.join(code)} ({crs.name})"
+    elif crs.name and crs.name != "unknown":
+        label = repr(crs.name)
+    else:
+        label = repr(crs.to_string())
+    if crs.type_name.startswith("Engineering"):
+        label += ", a local CRS not tied to the Earth"
+    return label
 
 
 def metres_per_unit(crs: CRS) -> float:
@@ -324,6 +344,8 @@ class PixelGrid:
         """
         xmin, ymin, xmax, ymax = (float(b) for b in bounds)
         u, v = self.pixel_coords([xmin, xmax, xmax, xmin], [ymin, ymin, ymax, ymax])
+        if not (np.all(np.isfinite(u)) and np.all(np.isfinite(v))):
+            raise GridError(f"bounds {tuple(bounds)} lie at infinity in the pixel space of {self!r}.")
         col0, col1 = int(math.floor(np.min(u))), int(math.ceil(np.max(u)))
         row0, row1 = int(math.floor(np.min(v))), int(math.ceil(np.max(v)))
         if col1 == col0:

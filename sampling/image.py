@@ -16,6 +16,7 @@ import os
 import re
 import threading
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,11 +26,12 @@ import numpy as np
 import pandas as pd
 import rasterio
 from affine import Affine
+from rasterio._err import CPLE_BaseError
 from rasterio.enums import MaskFlags
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
-from .errors import BandError, GridError, RasterReadError
+from .errors import BandError, CRSError, GridError, RasterReadError
 from .grid import PixelGrid, as_crs
 
 __all__ = ["Image", "Band", "RasterSource", "FileSource", "ArraySource", "to_millis", "match_bands"]
@@ -78,10 +80,11 @@ def to_millis(value: Any) -> int | None:
 
 
 def _nodata_in_dtype(nodata: float | None, dtype: np.dtype) -> bool:
+    """Whether ``nodata`` is a value a pixel of ``dtype`` can hold (so it can mask pixels)."""
     if nodata is None:
         return False
     if dtype.kind == "f":
-        return True
+        return bool(not np.isfinite(nodata) or abs(nodata) <= np.finfo(dtype).max)
     if np.isnan(nodata) or not float(nodata).is_integer():
         return False
     info = np.iinfo(dtype)
@@ -103,11 +106,12 @@ class RasterSource:
     name: str
 
     def __post_init__(self) -> None:
-        for band, (value, dtype) in enumerate(zip(self.nodata, self.dtypes), start=1):
-            if value is not None and not _nodata_in_dtype(value, dtype):
+        for band, (value, dtype) in enumerate(zip(self.nodata, self.dtypes, strict=True), start=1):
+            if value is not None and not _nodata_in_dtype(value, np.dtype(dtype)):
                 warnings.warn(
-                    f"{self.name} band {band}: nodata {value} lies outside {dtype}, so no pixel can "
-                    "equal it and none is masked by it.",
+                    f"{self.name} band {band}: nodata {value} cannot be a value of {np.dtype(dtype)}, so no "
+                    "pixel equals it and none is masked by it (as in GDAL). Give a nodata value the band "
+                    "can hold, or a mask.",
                     stacklevel=4,
                 )
 
@@ -177,18 +181,9 @@ class FileSource(RasterSource):
         with _open_dataset(text) as ds:
             if ds.count == 0:
                 raise RasterReadError(f"{text} has no bands.")
-            if ds.crs is None:
-                raise RasterReadError(
-                    f"{text} has no coordinate reference system, so its pixels cannot be placed "
-                    "on the Earth. Assign one (for example with `gdal_edit.py -a_srs EPSG:XXXX`) "
-                    "or build the image with Image.from_array(..., crs=...)."
-                )
-            if ds.transform == Affine.identity() and not ds.gcps[0] and ds.rpcs is None:
-                raise RasterReadError(
-                    f"{text} has no georeferencing (its transform is the identity). Assign a "
-                    "geotransform or build the image with Image.from_array(..., transform=...)."
-                )
-            grid = PixelGrid(ds.crs, ds.transform, ds.shape)
+            grid = _grid_of(ds, text)
+            if _is_local(text):
+                _check_not_truncated(ds, text)
             dtypes = tuple(np.dtype(d) for d in ds.dtypes)
             nodata = tuple(ds.nodatavals)
             block_shape = tuple(ds.block_shapes[0]) if ds.block_shapes else (256, 256)
@@ -225,8 +220,10 @@ class FileSource(RasterSource):
         win = Window(col, row, width, height)
         bidx = [i + 1 for i in indexes]
         try:
+            if len(bidx) > _PROBE_BANDS:  # a damaged block fails on one band, not slowly on thousands
+                ds.read(bidx[:1], window=win)
             data = ds.read(bidx, window=win)
-            valid = np.stack([self._valid_from_values(i, v) for i, v in zip(indexes, data)])
+            valid = np.stack([self._valid_from_values(i, v) for i, v in zip(indexes, data, strict=True)])
             needs_mask = [
                 k for k, i in enumerate(indexes) if self.mask_flags and (
                     MaskFlags.per_dataset in self.mask_flags[i] or MaskFlags.alpha in self.mask_flags[i]
@@ -234,16 +231,110 @@ class FileSource(RasterSource):
             ]
             for k in needs_mask:
                 valid[k] &= ds.read_masks(bidx[k], window=win) > 0
-        except RasterioIOError as exc:
-            raise RasterReadError(f"cannot read window {window} of {self.path}: {exc}") from None
+        except (RasterioError, CPLE_BaseError) as exc:
+            raise RasterReadError(
+                f"cannot read {self.path} (rows {row}-{row + height - 1}, columns {col}-{col + width - 1}, "
+                f"{_band_list(bidx)}): {_gdal_message(exc)}. The file is corrupt or truncated, or became "
+                "unreachable; check it (for example with `gdalinfo -checksum`) or fetch it again."
+            ) from None
         return list(data), valid
+
+
+#: Reads of more bands than this first read one band, so that a damaged block fails fast.
+_PROBE_BANDS = 64
+
+
+def _band_list(bands: Sequence[int]) -> str:
+    """``[1]`` -> ``'band 1'``; ``[1, 2, 3]`` -> ``'bands 1-3'``; ``[2, 7]`` -> ``'bands 2, 7'``."""
+    if len(bands) == 1:
+        return f"band {bands[0]}"
+    if list(bands) == list(range(bands[0], bands[0] + len(bands))):
+        return f"bands {bands[0]}-{bands[-1]}"
+    shown = ", ".join(str(b) for b in bands[:8])
+    return f"bands {shown}{' ...' if len(bands) > 8 else ''}"
+
+
+def _gdal_message(exc: BaseException) -> str:
+    """The informative messages of a rasterio error and the GDAL errors chained under it."""
+    messages: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current).strip()
+        if text and "See previous exception" not in text and text not in messages:
+            messages.append(text)
+        current = current.__cause__ or current.__context__
+    return "; ".join(m.rstrip(".") for m in reversed(messages)) or type(exc).__name__
+
+
+def _grid_of(ds: rasterio.io.DatasetReader, path: str) -> PixelGrid:
+    """The pixel grid of an open raster; a clear error when it is not georeferenced by a transform."""
+    identity = ds.transform == Affine.identity()
+    if identity and (ds.gcps[0] or ds.rpcs is not None):
+        raise RasterReadError(
+            f"{path} is georeferenced by ground control points or RPCs, not by a geotransform, so its "
+            "pixels do not lie on a regular grid. Warp it onto one first, for example "
+            f"`gdalwarp {path} warped.tif`."
+        )
+    if identity or ds.crs is None:
+        missing = " and ".join(
+            what for what, absent in (("coordinate reference system", ds.crs is None), ("geotransform", identity))
+            if absent
+        )
+        raise RasterReadError(
+            f"{path} has no {missing}, so its pixels cannot be placed on the Earth. Assign "
+            "georeferencing (for example `gdal_edit.py -a_srs EPSG:XXXX -a_ullr ...`) or build the image "
+            "with Image.from_array(array, transform, crs)."
+        )
+    try:
+        grid = PixelGrid(ds.crs, ds.transform, ds.shape)
+        finite = all(np.isfinite(grid.bounds))
+    except (GridError, CRSError) as exc:
+        raise RasterReadError(f"{path} has unusable georeferencing: {exc}") from None
+    if not finite:
+        raise RasterReadError(
+            f"{path} has unusable georeferencing: its geotransform {tuple(ds.transform)[:6]} puts the "
+            "image at infinity. The header is probably corrupt."
+        )
+    return grid
+
+
+def _check_not_truncated(ds: rasterio.io.DatasetReader, path: str) -> None:
+    """Refuse a local GeoTIFF whose last block lies past the end of the file (an interrupted copy)."""
+    if ds.driver != "GTiff" or not ds.block_shapes:
+        return
+    block_height, block_width = ds.block_shapes[0]
+    x = -(-ds.width // block_width) - 1
+    y = -(-ds.height // block_height) - 1
+    try:
+        size = os.path.getsize(path)
+        ends = []
+        pixel_interleaved = ds.interleaving is not None and ds.interleaving.name == "pixel"
+        for band in range(1, 2 if pixel_interleaved else ds.count + 1):  # bands share blocks if interleaved
+            offset = ds.get_tag_item(f"BLOCK_OFFSET_{x}_{y}", "TIFF", bidx=band)
+            length = ds.get_tag_item(f"BLOCK_SIZE_{x}_{y}", "TIFF", bidx=band)
+            if offset and length:  # sparse files have no offset for empty blocks
+                ends.append(int(offset) + int(length))
+    except (OSError, ValueError, RasterioError, CPLE_BaseError):  # cannot tell: let reads decide
+        return
+    if ends and max(ends) > size:
+        raise RasterReadError(
+            f"{path} is truncated: its data should end at byte {max(ends)} but the file has only {size} "
+            "bytes (an interrupted download or copy?). Fetch or copy it again."
+        )
+
+
+def _is_local(path: str) -> bool:
+    """Whether ``path`` names a file on a local disk (not a URL or a GDAL virtual path)."""
+    return "://" not in path and not path.startswith("/vsi")
 
 
 def _open_dataset(path: str) -> rasterio.io.DatasetReader:
     """Open a raster with rasterio, turning GDAL's errors into clear ones."""
     from .remote import gdal_env  # GDAL settings for remote reads
 
-    local = "://" not in path and not path.startswith("/vsi")
+    local = _is_local(path)
     if local:
         p = Path(path)
         if not p.exists():
@@ -257,8 +348,8 @@ def _open_dataset(path: str) -> rasterio.io.DatasetReader:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with gdal_env():
                 return rasterio.open(path)
-    except RasterioIOError as exc:
-        message = str(exc)
+    except (RasterioError, CPLE_BaseError, ValueError) as exc:  # ValueError: undecodable header text
+        message = _gdal_message(exc)
         if local:
             raise RasterReadError(
                 f"{path} is not a raster GDAL can read (corrupt, truncated or another kind of "
@@ -373,7 +464,7 @@ class Image:
         if not bands:
             raise BandError("an image needs at least one band.")
         names = [b.name for b in bands]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = sorted(n for n, count in Counter(names).items() if count > 1)
         if dupes:
             raise BandError(f"duplicate band names {dupes}: give unique names with bands=[...].")
         self._bands = tuple(bands)

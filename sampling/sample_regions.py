@@ -18,18 +18,25 @@ import pandas as pd
 import shapely
 
 from .engine import PixelValues, read_pixels
-from .errors import GridError
+from .errors import GridError, PropertyError
 from .grid import PixelGrid, working_grid
 from .image import Image, PathLike, as_image
+from .memory import check_fits_in_memory
 from .progress import BATCH_PIXELS_WITH_BAR, Progress, progress_bar
 from .regions import as_regions, choose_properties, to_working_crs, validate_regions
-from .selection import Selection, iter_selections
+from .selection import Selection, estimate_pixels, iter_selections
 from .table import band_column, check_column_names
 
 __all__ = ["sample_regions", "iter_sample_regions", "feature_ids", "DEFAULT_BATCH_PIXELS"]
 
 #: Selected pixels read per batch at ``tile_scale=1``; ``tile_scale=k`` divides it by ``k**2``.
 DEFAULT_BATCH_PIXELS = 4_000_000
+
+#: The name of the output's geometry column.
+GEOMETRY = "geometry"
+
+#: Memory of one pixel-centre Point (a shapely object and its GEOS geometry), for sizing results.
+_POINT_BYTES = 100
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,13 @@ def _plan(
     frame = validate_regions(as_regions(regions))
     chosen = choose_properties(frame, properties)
     check_column_names(image.band_names, chosen)
+    check_column_names(image.band_names, [GEOMETRY], what="the output's geometry column")
+    if GEOMETRY in chosen:
+        raise PropertyError(
+            f"the regions' column {GEOMETRY!r} is not their geometry and would collide with the output's "
+            "geometry column. Rename it (`regions.rename(columns={'geometry': ...})`) or leave it out with "
+            "`properties=[...]`."
+        )
     try:
         tile_scale = float(tile_scale)
     except (TypeError, ValueError):
@@ -228,6 +242,7 @@ def sample_regions(
     0  wheat   5     None
     """
     plan = _plan(image, regions, properties=properties, scale=scale, projection=projection, tile_scale=tile_scale)
+    _check_memory(plan, geometries=geometries, drop_masked=drop_masked)
     with progress_bar(len(plan.frame), progress=progress, desc="sample_regions", unit="region") as bar:
         frames = [
             _frame(plan, selection, pixels, geometries=geometries, drop_masked=drop_masked)
@@ -245,6 +260,22 @@ def sample_regions(
     if feature_ids:
         result.index = feature_ids_of(result.index)
     return result
+
+
+def _check_memory(plan: _Plan, *, geometries: bool, drop_masked: bool) -> None:
+    """Refuse, before reading a pixel, a result that cannot fit in memory."""
+    rows = float(estimate_pixels(plan.geometries, plan.grid).sum())
+    per_band = sum(b.dtype.itemsize + (0 if drop_masked else 1) for b in plan.image.bands)
+    per_property = plan.frame[plan.properties].memory_usage(index=False).sum() / max(len(plan.frame), 1)
+    per_row = 8 + per_band + float(per_property) + (_POINT_BYTES if geometries else 8)
+    check_fits_in_memory(
+        rows * per_row,
+        what=f"sample_regions' result (about {rows:,.0f} rows of {per_row:,.0f} bytes)" if rows < 1e15
+        else f"sample_regions' result (about {rows:.2e} rows)",
+        advice="Stream it to disk with sample_regions_to_dataset(...) (`sampling sample-regions ... "
+        "--partition-size N`) or iterate with iter_sample_regions(...); or use a coarser scale or fewer "
+        "regions.",
+    )
 
 
 def feature_ids_of(labels: pd.Index) -> pd.Index:

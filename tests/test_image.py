@@ -127,7 +127,7 @@ def test_alpha_band_masks(tmp_path):
 
 
 def test_nodata_outside_the_dtype_warns_and_masks_nothing():
-    with pytest.warns(UserWarning, match="nodata -9999 lies outside uint8"):
+    with pytest.warns(UserWarning, match="nodata -9999 cannot be a value of uint8"):
         image = Image.from_array(coded(2, 2, "uint8"), Affine(1, 0, 0, 0, -1, 2), 32618, nodata=-9999)
     values = read_pixels(image, image.grid, np.array([0]), np.array([0]))
     assert values.valid.tolist() == [[True]]
