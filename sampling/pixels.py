@@ -41,6 +41,7 @@ from .encode import (
 from .errors import BandError, FormatError, GridError, ParameterError, TooManyValuesError
 from .grid import PixelGrid, as_crs, working_grid
 from .image import Image, as_image
+from .memory import check_fits_in_memory
 from .regions import as_regions, to_working_crs, validate_regions
 from .visualize import VIS_BANDS, VisualizationOptions, check_displayable, visualize
 
@@ -190,6 +191,14 @@ def _pixels(image: Image, params: Mapping[str, Any], region: Any, *, mask: bool,
     if strict:
         check_limits(grid.shape, out_dtypes)  # type: ignore[arg-type]
     height, width = grid.shape  # type: ignore[misc]
+    # the source values, their validity, and the encoded output are held at once
+    per_pixel = sum(d.itemsize for d in dtypes) + len(dtypes) + sum(d.itemsize for d in out_dtypes)
+    check_fits_in_memory(
+        float(height) * float(width) * per_pixel,
+        what=f"a {width} x {height} pixel request of {len(names)} bands",
+        advice="Ask for a smaller grid (dimensions or region), fewer bands (bandIds), or cut it into "
+        "tiles with several requests.",
+    )
     windows = read_windows(image, grid, [0], [0], (height, width))
     values = [v[0] for v in windows.values]
     valid = windows.valid[0]

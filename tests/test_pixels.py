@@ -430,3 +430,12 @@ def test_the_asset_registry(shared_data):
     assert lookup_asset(shared_data / "rgbn.tif").band_names == ["b1", "b2", "b3", "b4"]  # a Path
     with pytest.raises(RasterReadError, match="does not exist"):  # a wrong path fails when registered
         register_asset("x", shared_data / "missing.tif")
+
+
+def test_a_request_larger_than_memory_is_refused_before_reading():
+    from sampling.errors import OutputTooLargeError
+
+    image = Image.from_array(np.zeros((1, 4, 4), "uint16"), Affine(10, 0, 0, 0, -10, 40), "EPSG:32618")
+    huge = {"dimensions": {"width": 10_000_000, "height": 10_000_000}}
+    with pytest.raises(OutputTooLargeError, match="10000000 x 10000000 pixel request"):
+        compute_pixels({"expression": image, "fileFormat": "NPY", "grid": huge})
