@@ -22,9 +22,10 @@ from .engine import read_pixels
 from .errors import BandError, CollectionError, FormatError, PropertyError, TooManyValuesError
 from .grid import PixelGrid, working_grid
 from .image import Image
+from .memory import check_fits_in_memory
 from .progress import Progress, progress_bar
 from .regions import as_regions, choose_properties, to_working_crs, validate_regions
-from .selection import Selection, iter_selections
+from .selection import Selection, estimate_pixels, iter_selections
 from .table import band_column, check_column_names
 
 __all__ = ["get_region", "to_wide", "DEFAULT_MAX_VALUES", "COLUMNS"]
@@ -118,7 +119,10 @@ def get_region(
                         crs_transform=crs_transform)
     regions = _Regions.of(geometry, properties)
     check_column_names(bands, [*regions.columns, *COLUMNS], what="get_region's columns")
-    selection = _select(regions.geometries(grid), grid, bands=len(bands), images=len(images), max_values=max_values)
+    geometries = regions.geometries(grid)
+    if max_values is None:
+        _check_memory(geometries, grid, images)
+    selection = _select(geometries, grid, bands=len(bands), images=len(images), max_values=max_values)
     with progress_bar(len(images), progress=progress, desc="get_region", unit="image") as bar:
         table = _table(images, bands, grid, selection, regions, bar)
     if len(table) == 0:
@@ -177,6 +181,19 @@ class _Regions:
 
     def geometries(self, grid: PixelGrid) -> np.ndarray:
         return to_working_crs(self.frame, grid, what="geometry")
+
+
+def _check_memory(geometries: np.ndarray, grid: PixelGrid, images: list[Image]) -> None:
+    """With the value limit lifted, refuse before reading a table that cannot fit in memory."""
+    pixels = float(estimate_pixels(geometries, grid).sum())
+    # per (pixel, image): lon, lat, time, the id, and every band with its mask
+    per_row = 8 * 4 + sum(b.dtype.itemsize + 1 for b in images[0].bands)
+    check_fits_in_memory(
+        pixels * len(images) * per_row,
+        what=f"get_region's table (about {pixels:,.0f} pixels x {len(images)} images)",
+        advice="Use a smaller geometry, a coarser scale, fewer images (filter_date, filter_bounds) or "
+        "fewer bands (select), or split the regions into several calls.",
+    )
 
 
 def _select(geometries: np.ndarray, grid: PixelGrid, *, bands: int, images: int, max_values: int | None) -> Selection:

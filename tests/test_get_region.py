@@ -416,3 +416,12 @@ def test_to_wide_keeps_regions_and_refuses_ambiguous_columns():
     assert to_wide(no_time, by="id").columns[-1] == "b1_n"
     with pytest.raises(FormatError, match="lacks columns"):
         to_wide(long.drop(columns="time"))
+
+
+def test_a_lifted_limit_still_refuses_a_table_that_cannot_fit_in_memory():
+    from sampling.errors import OutputTooLargeError
+
+    image = Image.from_array(np.zeros((2, 4, 4), "uint16"), [10, 0, 500000, 0, -10, 4000000], "EPSG:32618")
+    world = {"type": "Polygon", "coordinates": [[[-179, -80], [179, -80], [179, 80], [-179, 80], [-179, -80]]]}
+    with pytest.raises(OutputTooLargeError, match="get_region's table"):
+        get_region([image], world, scale=1, max_values=None)
