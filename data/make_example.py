@@ -73,10 +73,11 @@ def make_regions(rng: np.random.Generator, classes: np.ndarray) -> gpd.GeoDataFr
         row = int(rng.integers(20, HEIGHT - 40))
         col = int(rng.integers(20, WIDTH - 40))
         h, w = int(rng.integers(4, 18)), int(rng.integers(4, 18))
-        x0, y0 = TRANSFORM * (col + 0.3, row + 0.7)
+        x0, y0 = TRANSFORM @ (col + 0.3, row + 0.7)
         poly = box(x0, y0 - h * 10, x0 + w * 10, y0)
         if field_id == 3:
-            poly = Polygon(poly.exterior.coords, [box(x0 + 20, y0 - h * 10 + 20, x0 + 40, y0 - h * 10 + 40).exterior.coords])
+            hole = box(x0 + 20, y0 - h * 10 + 20, x0 + 40, y0 - h * 10 + 40)
+            poly = Polygon(poly.exterior.coords, [hole.exterior.coords])
         if field_id == 7:
             poly = MultiPolygon([poly, box(x0 + w * 10 + 30, y0 - 30, x0 + w * 10 + 60, y0)])
         shapes.append(poly)
@@ -89,7 +90,7 @@ def make_points(rng: np.random.Generator, classes: np.ndarray) -> gpd.GeoDataFra
     """Labelled points at random positions, in lon/lat."""
     rows = rng.uniform(0, HEIGHT, 20)
     cols = rng.uniform(0, WIDTH, 20)
-    xs, ys = TRANSFORM * (cols, rows)
+    xs, ys = TRANSFORM @ (cols, rows)
     labels = [CLASSES[int(classes[int(r), int(c)])] for r, c in zip(rows, cols)]
     points = gpd.GeoDataFrame({"class": labels}, geometry=gpd.points_from_xy(xs, ys), crs=CRS)
     return points.to_crs("EPSG:4326")
@@ -107,7 +108,8 @@ def main() -> None:
         dst.write(bands)
         dst.descriptions = ("blue", "green", "red", "nir")
         dst.update_tags(TIFFTAG_DATETIME="2024:06:01 10:30:00")
-    for name, frame in (("example_regions.gpkg", make_regions(rng, classes)), ("example_points.gpkg", make_points(rng, classes))):
+    vectors = {"example_regions.gpkg": make_regions(rng, classes), "example_points.gpkg": make_points(rng, classes)}
+    for name, frame in vectors.items():
         path = HERE / name
         path.unlink(missing_ok=True)
         frame.to_file(path, driver="GPKG")

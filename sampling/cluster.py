@@ -134,7 +134,8 @@ def sample_regions_dask(
         Lazy; its partitions are computed on the workers. ``.compute()`` gives a
         GeoDataFrame with the rows of ``sample_regions`` (regions grouped by
         partition instead of in input order; within a region, pixels in row-major
-        order); ``.to_parquet(directory)`` writes a partitioned GeoParquet dataset.
+        order); :func:`write_dataset` (or the frame's ``to_parquet`` method) writes a
+        partitioned GeoParquet dataset.
 
     Examples
     --------

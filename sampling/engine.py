@@ -15,8 +15,8 @@ Pixels outside a band's footprint are invalid (masked) in that band.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from pyproj import Transformer

@@ -18,6 +18,12 @@ __all__ = [
     "VectorReadError",
     "TooManyValuesError",
     "FormatError",
+    "CollectionError",
+    "ParameterError",
+    "OptionError",
+    "OutputTooLargeError",
+    "WriteError",
+    "DatasetError",
 ]
 
 
@@ -65,3 +71,27 @@ class TooManyValuesError(SamplingError, ValueError):
 
 class FormatError(SamplingError, ValueError):
     """An output format is unknown or cannot hold the requested data."""
+
+
+class CollectionError(SamplingError, ValueError):
+    """An image collection is empty, or its files, catalogue or dates cannot be read."""
+
+
+class ParameterError(SamplingError, ValueError):
+    """A request's parameter dictionary has a missing, unknown or malformed entry."""
+
+
+class OptionError(SamplingError, ValueError):
+    """An option is out of range, unknown, or conflicts with another option."""
+
+
+class OutputTooLargeError(SamplingError, MemoryError):
+    """A result would not fit in the memory available; stream it to disk instead."""
+
+
+class WriteError(SamplingError, OSError):
+    """An output file could not be written; nothing was left in its place."""
+
+
+class DatasetError(SamplingError, ValueError):
+    """A dataset directory cannot be started, resumed or read as asked."""

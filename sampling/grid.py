@@ -17,8 +17,9 @@ pixels; it asks the grid.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from affine import Affine
@@ -26,7 +27,7 @@ from pyproj import CRS
 
 from .errors import CRSError, GridError
 
-__all__ = ["PixelGrid", "as_crs", "metres_per_unit", "scale_to_units", "working_grid"]
+__all__ = ["PixelGrid", "as_crs", "crs_label", "metres_per_unit", "scale_to_units", "working_grid"]
 
 #: Earth Engine converts metres to degrees with this radius for EPSG:4326.
 WGS84_SEMI_MAJOR_AXIS = 6378137.0
@@ -58,6 +59,26 @@ def as_crs(value: Any, *, what: str = "crs") -> CRS:
         return CRS.from_user_input(value)
     except Exception as exc:  # pyproj raises CRSError, TypeError, ...
         raise CRSError(f"{what} {value!r} is not a CRS pyproj understands: {exc}") from None
+
+
+def crs_label(crs: CRS) -> str:
+    """A short, recognisable name for a CRS in messages.
+
+    Examples
+    --------
+    >>> crs_label(CRS.from_epsg(32618))
+    'EPSG:32618 (WGS 84 / UTM zone 18N)'
+    """
+    code = crs.to_authority(min_confidence=90)
+    if code:
+        label = f"{':'.join(code)} ({crs.name})"
+    elif crs.name and crs.name != "unknown":
+        label = repr(crs.name)
+    else:
+        label = repr(crs.to_string())
+    if crs.type_name.startswith("Engineering"):
+        label += ", a local CRS not tied to the Earth"
+    return label
 
 
 def metres_per_unit(crs: CRS) -> float:
@@ -180,7 +201,7 @@ class PixelGrid:
         *,
         scale: float | None = None,
         crs_transform: Sequence[float] | Affine | None = None,
-    ) -> "PixelGrid":
+    ) -> PixelGrid:
         """An unbounded grid from a CRS and a scale or a transform, as Earth Engine builds one.
 
         A bare CRS with a ``scale`` (metres) has its origin at the CRS origin ``(0, 0)``
@@ -236,7 +257,7 @@ class PixelGrid:
     def bounds(self) -> tuple[float, float, float, float]:
         """``(xmin, ymin, xmax, ymax)`` of the grid's footprint in its CRS."""
         height, width = self._require_shape()
-        xs, ys = self.transform * (np.array([0, width, width, 0]), np.array([0, 0, height, height]))
+        xs, ys = self.transform @ (np.array([0, width, width, 0]), np.array([0, 0, height, height]))
         return float(np.min(xs)), float(np.min(ys)), float(np.max(xs)), float(np.max(ys))
 
     def _require_shape(self) -> tuple[int, int]:
@@ -246,7 +267,7 @@ class PixelGrid:
 
     # -- Earth Engine's scale and projection rules ---------------------------------
 
-    def rescale(self, scale: float) -> "PixelGrid":
+    def rescale(self, scale: float) -> PixelGrid:
         """The same lattice origin with pixels of ``scale`` metres.
 
         Earth Engine's rule: the translation is kept and the linear part is multiplied
@@ -264,7 +285,7 @@ class PixelGrid:
         t = self.transform
         return PixelGrid(self.crs, Affine(t.a * factor, t.b * factor, t.c, t.d * factor, t.e * factor, t.f))
 
-    def unbounded(self) -> "PixelGrid":
+    def unbounded(self) -> PixelGrid:
         """The same lattice without a shape."""
         return PixelGrid(self.crs, self.transform)
 
@@ -281,7 +302,7 @@ class PixelGrid:
         t = self.transform
         if self.is_rectilinear:
             return (x - t.c) / t.a, (y - t.f) / t.e
-        u, v = ~t * (x, y)
+        u, v = ~t @ (x, y)
         return np.asarray(u, dtype="float64"), np.asarray(v, dtype="float64")
 
     def index(self, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -302,7 +323,7 @@ class PixelGrid:
         t = self.transform
         if self.is_rectilinear:
             return u * t.a + t.c, v * t.e + t.f
-        x, y = t * (u, v)
+        x, y = t @ (u, v)
         return np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")
 
     def contains(self, rows: Any, cols: Any) -> np.ndarray:
@@ -323,6 +344,8 @@ class PixelGrid:
         """
         xmin, ymin, xmax, ymax = (float(b) for b in bounds)
         u, v = self.pixel_coords([xmin, xmax, xmax, xmin], [ymin, ymin, ymax, ymax])
+        if not (np.all(np.isfinite(u)) and np.all(np.isfinite(v))):
+            raise GridError(f"bounds {tuple(bounds)} lie at infinity in the pixel space of {self!r}.")
         col0, col1 = int(math.floor(np.min(u))), int(math.ceil(np.max(u)))
         row0, row1 = int(math.floor(np.min(v))), int(math.ceil(np.max(v)))
         if col1 == col0:
@@ -335,16 +358,16 @@ class PixelGrid:
             row1, col1 = min(row1, height), min(col1, width)
         return row0, col0, max(row1 - row0, 0), max(col1 - col0, 0)
 
-    def crop(self, bounds: Sequence[float]) -> "PixelGrid":
+    def crop(self, bounds: Sequence[float]) -> PixelGrid:
         """The bounded grid of whole pixels covering ``bounds`` (not clipped)."""
         row0, col0, height, width = self.window(bounds, clip=False)
         return self.subgrid(row0, col0, height, width)
 
-    def subgrid(self, row_off: int, col_off: int, height: int, width: int) -> "PixelGrid":
+    def subgrid(self, row_off: int, col_off: int, height: int, width: int) -> PixelGrid:
         """The grid of the window starting at pixel ``(row_off, col_off)``."""
-        return PixelGrid(self.crs, self.transform * Affine.translation(col_off, row_off), (height, width))
+        return PixelGrid(self.crs, self.transform @ Affine.translation(col_off, row_off), (height, width))
 
-    def same_lattice(self, other: "PixelGrid") -> bool:
+    def same_lattice(self, other: PixelGrid) -> bool:
         """True when both grids have the same CRS and transform (shapes aside)."""
         return self.transform == other.transform and (self.crs is other.crs or self.crs == other.crs)
 

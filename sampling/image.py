@@ -12,28 +12,30 @@ later, one block window at a time, by :mod:`sampling.engine`.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import threading
 import warnings
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import rasterio
 from affine import Affine
+from rasterio._err import CPLE_BaseError
 from rasterio.enums import MaskFlags
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
-from .errors import BandError, GridError, RasterReadError
+from .errors import BandError, CRSError, GridError, RasterReadError
 from .grid import PixelGrid, as_crs
 from .remote import display_path, gdal_env, gdal_path, is_remote, open_error_message, redact
 
-__all__ = ["Image", "Band", "RasterSource", "FileSource", "ArraySource", "to_millis"]
+__all__ = ["Image", "Band", "RasterSource", "FileSource", "ArraySource", "to_millis", "match_bands"]
 
 PathLike = str | os.PathLike
 
@@ -71,17 +73,19 @@ def to_millis(value: Any) -> int | None:
         return None
     if ts.tzinfo is None:
         ts = ts.tz_localize("UTC")
-    return int(ts.value // 1_000_000)
+    # through datetime64 rather than Timestamp.value (nanoseconds), which overflows after 2262
+    return int(ts.to_datetime64().astype("datetime64[ms]").astype("int64"))
 
 
 # -- sources ----------------------------------------------------------------------------
 
 
 def _nodata_in_dtype(nodata: float | None, dtype: np.dtype) -> bool:
+    """Whether ``nodata`` is a value a pixel of ``dtype`` can hold (so it can mask pixels)."""
     if nodata is None:
         return False
     if dtype.kind == "f":
-        return True
+        return bool(not np.isfinite(nodata) or abs(nodata) <= np.finfo(dtype).max)
     if np.isnan(nodata) or not float(nodata).is_integer():
         return False
     info = np.iinfo(dtype)
@@ -101,6 +105,16 @@ class RasterSource:
     nodata: tuple[float | None, ...]
     block_shape: tuple[int, int]
     name: str
+
+    def __post_init__(self) -> None:
+        for band, (value, dtype) in enumerate(zip(self.nodata, self.dtypes, strict=True), start=1):
+            if value is not None and not _nodata_in_dtype(value, np.dtype(dtype)):
+                warnings.warn(
+                    f"{self.name} band {band}: nodata {value} cannot be a value of {np.dtype(dtype)}, so no "
+                    "pixel equals it and none is masked by it (as in GDAL). Give a nodata value the band "
+                    "can hold, or a mask.",
+                    stacklevel=4,
+                )
 
     @property
     def count(self) -> int:
@@ -162,34 +176,18 @@ class FileSource(RasterSource):
     _local: threading.local = field(default_factory=threading.local, repr=False, compare=False)
 
     @classmethod
-    def open(cls, path: PathLike) -> "FileSource":
+    def open(cls, path: PathLike) -> FileSource:
         """Read a raster's header and describe it; no pixel is read."""
         text = os.fspath(path)
         shown = display_path(text)
         with _open_dataset(text) as ds:
             if ds.count == 0:
                 raise RasterReadError(f"{shown} has no bands.")
-            if ds.crs is None:
-                raise RasterReadError(
-                    f"{shown} has no coordinate reference system, so its pixels cannot be placed "
-                    "on the Earth. Assign one (for example with `gdal_edit.py -a_srs EPSG:XXXX`) "
-                    "or build the image with Image.from_array(..., crs=...)."
-                )
-            if ds.transform == Affine.identity() and not ds.gcps[0] and ds.rpcs is None:
-                raise RasterReadError(
-                    f"{shown} has no georeferencing (its transform is the identity). Assign a "
-                    "geotransform or build the image with Image.from_array(..., transform=...)."
-                )
-            grid = PixelGrid(ds.crs, ds.transform, ds.shape)
+            grid = _grid_of(ds, shown)
+            if _is_local(text):
+                _check_not_truncated(ds, text)
             dtypes = tuple(np.dtype(d) for d in ds.dtypes)
             nodata = tuple(ds.nodatavals)
-            for value, dtype, band in zip(nodata, dtypes, range(1, ds.count + 1)):
-                if value is not None and not _nodata_in_dtype(value, dtype):
-                    warnings.warn(
-                        f"{shown} band {band}: nodata {value} lies outside {dtype}, so no pixel can "
-                        "equal it and none is masked by it.",
-                        stacklevel=3,
-                    )
             block_shape = tuple(ds.block_shapes[0]) if ds.block_shapes else (256, 256)
             return cls(
                 grid=grid,
@@ -224,8 +222,10 @@ class FileSource(RasterSource):
         win = Window(col, row, width, height)
         bidx = [i + 1 for i in indexes]
         try:
+            if len(bidx) > _PROBE_BANDS:  # a damaged block fails on one band, not slowly on thousands
+                ds.read(bidx[:1], window=win)
             data = ds.read(bidx, window=win)
-            valid = np.stack([self._valid_from_values(i, v) for i, v in zip(indexes, data)])
+            valid = np.stack([self._valid_from_values(i, v) for i, v in zip(indexes, data, strict=True)])
             needs_mask = [
                 k for k, i in enumerate(indexes) if self.mask_flags and (
                     MaskFlags.per_dataset in self.mask_flags[i] or MaskFlags.alpha in self.mask_flags[i]
@@ -233,8 +233,12 @@ class FileSource(RasterSource):
             ]
             for k in needs_mask:
                 valid[k] &= ds.read_masks(bidx[k], window=win) > 0
-        except RasterioIOError as exc:
-            raise RasterReadError(f"cannot read window {window} of {self.name}: {redact(str(exc))}") from None
+        except (RasterioError, CPLE_BaseError) as exc:
+            raise RasterReadError(
+                f"cannot read {self.name} (rows {row}-{row + height - 1}, columns {col}-{col + width - 1}, "
+                f"{_band_list(bidx)}): {redact(_gdal_message(exc))}. The file is corrupt or truncated, or became "
+                "unreachable; check it (for example with `gdalinfo -checksum`) or fetch it again."
+            ) from None
         return list(data), valid
 
     def __repr__(self) -> str:
@@ -251,9 +255,99 @@ class FileSource(RasterSource):
         object.__setattr__(self, "_local", threading.local())
 
 
+#: Reads of more bands than this first read one band, so that a damaged block fails fast.
+_PROBE_BANDS = 64
+
+
+def _band_list(bands: Sequence[int]) -> str:
+    """``[1]`` -> ``'band 1'``; ``[1, 2, 3]`` -> ``'bands 1-3'``; ``[2, 7]`` -> ``'bands 2, 7'``."""
+    if len(bands) == 1:
+        return f"band {bands[0]}"
+    if list(bands) == list(range(bands[0], bands[0] + len(bands))):
+        return f"bands {bands[0]}-{bands[-1]}"
+    shown = ", ".join(str(b) for b in bands[:8])
+    return f"bands {shown}{' ...' if len(bands) > 8 else ''}"
+
+
+def _gdal_message(exc: BaseException) -> str:
+    """The informative messages of a rasterio error and the GDAL errors chained under it."""
+    messages: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current).strip()
+        if text and "See previous exception" not in text and text not in messages:
+            messages.append(text)
+        current = current.__cause__ or current.__context__
+    return "; ".join(m.rstrip(".") for m in reversed(messages)) or type(exc).__name__
+
+
+def _grid_of(ds: rasterio.io.DatasetReader, path: str) -> PixelGrid:
+    """The pixel grid of an open raster; a clear error when it is not georeferenced by a transform."""
+    identity = ds.transform == Affine.identity()
+    if identity and (ds.gcps[0] or ds.rpcs is not None):
+        raise RasterReadError(
+            f"{path} is georeferenced by ground control points or RPCs, not by a geotransform, so its "
+            "pixels do not lie on a regular grid. Warp it onto one first, for example "
+            f"`gdalwarp {path} warped.tif`."
+        )
+    if identity or ds.crs is None:
+        missing = " and ".join(
+            what for what, absent in (("coordinate reference system", ds.crs is None), ("geotransform", identity))
+            if absent
+        )
+        raise RasterReadError(
+            f"{path} has no {missing}, so its pixels cannot be placed on the Earth. Assign "
+            "georeferencing (for example `gdal_edit.py -a_srs EPSG:XXXX -a_ullr ...`) or build the image "
+            "with Image.from_array(array, transform, crs)."
+        )
+    try:
+        grid = PixelGrid(ds.crs, ds.transform, ds.shape)
+        finite = all(np.isfinite(grid.bounds))
+    except (GridError, CRSError) as exc:
+        raise RasterReadError(f"{path} has unusable georeferencing: {exc}") from None
+    if not finite:
+        raise RasterReadError(
+            f"{path} has unusable georeferencing: its geotransform {tuple(ds.transform)[:6]} puts the "
+            "image at infinity. The header is probably corrupt."
+        )
+    return grid
+
+
+def _check_not_truncated(ds: rasterio.io.DatasetReader, path: str) -> None:
+    """Refuse a local GeoTIFF whose last block lies past the end of the file (an interrupted copy)."""
+    if ds.driver != "GTiff" or not ds.block_shapes:
+        return
+    block_height, block_width = ds.block_shapes[0]
+    x = -(-ds.width // block_width) - 1
+    y = -(-ds.height // block_height) - 1
+    try:
+        size = os.path.getsize(path)
+        ends = []
+        pixel_interleaved = ds.interleaving is not None and ds.interleaving.name == "pixel"
+        for band in range(1, 2 if pixel_interleaved else ds.count + 1):  # bands share blocks if interleaved
+            offset = ds.get_tag_item(f"BLOCK_OFFSET_{x}_{y}", "TIFF", bidx=band)
+            length = ds.get_tag_item(f"BLOCK_SIZE_{x}_{y}", "TIFF", bidx=band)
+            if offset and length:  # sparse files have no offset for empty blocks
+                ends.append(int(offset) + int(length))
+    except (OSError, ValueError, RasterioError, CPLE_BaseError):  # cannot tell: let reads decide
+        return
+    if ends and max(ends) > size:
+        raise RasterReadError(
+            f"{path} is truncated: its data should end at byte {max(ends)} but the file has only {size} "
+            "bytes (an interrupted download or copy?). Fetch or copy it again."
+        )
+
+
+def _is_local(path: str) -> bool:
+    """True for a path on a local file system (not a URL or GDAL virtual path)."""
+    return not is_remote(path)
+
+
 def _open_dataset(path: str) -> rasterio.io.DatasetReader:
     """Open a raster with rasterio, turning GDAL's errors into clear ones."""
-    local = not is_remote(path)
+    local = _is_local(path)
     if local:
         p = Path(path)
         if not p.exists():
@@ -267,8 +361,8 @@ def _open_dataset(path: str) -> rasterio.io.DatasetReader:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with gdal_env():
                 return rasterio.open(gdal_path(path))
-    except RasterioIOError as exc:
-        message = str(exc)
+    except (RasterioError, CPLE_BaseError, ValueError) as exc:  # ValueError: undecodable header text
+        message = _gdal_message(exc)
         if local:
             raise RasterReadError(
                 f"{path} is not a raster GDAL can read (corrupt, truncated or another kind of "
@@ -299,6 +393,34 @@ class Band:
     @property
     def nodata(self) -> float | None:
         return self.source.nodata[self.index]
+
+
+def match_bands(names: str | Iterable[str], band_names: Sequence[str]) -> list[int]:
+    """Positions in ``band_names`` chosen by ``names``, in the order asked: Earth Engine's ``select`` rule.
+
+    Each name is an exact band name or a regular expression matched against whole band
+    names (``"B[2-4]"``); a pattern matching several bands gives them in band order.
+
+    Examples
+    --------
+    >>> match_bands(["B8", "B[2-4]"], ["B2", "B3", "B4", "B8"])
+    [3, 0, 1, 2]
+    """
+    patterns = [names] if isinstance(names, str) else list(names)
+    chosen: list[int] = []
+    for pattern in patterns:
+        if pattern in band_names:
+            chosen.append(list(band_names).index(pattern))
+            continue
+        try:
+            regex = re.compile(pattern)
+        except (re.error, TypeError):
+            regex = None
+        matches = [k for k, name in enumerate(band_names) if regex is not None and regex.fullmatch(name)]
+        if not matches:
+            raise BandError(f"unknown band {pattern!r}; this image has {list(band_names)}.")
+        chosen.extend(matches)
+    return chosen
 
 
 _GENERIC_NAME = re.compile(r"^(band[ _]?)?\d+$", re.IGNORECASE)
@@ -355,7 +477,7 @@ class Image:
         if not bands:
             raise BandError("an image needs at least one band.")
         names = [b.name for b in bands]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = sorted(n for n, count in Counter(names).items() if count > 1)
         if dupes:
             raise BandError(f"duplicate band names {dupes}: give unique names with bands=[...].")
         self._bands = tuple(bands)
@@ -374,7 +496,7 @@ class Image:
         id: str | None = None,
         time: Any = None,
         properties: Mapping[str, Any] | None = None,
-    ) -> "Image":
+    ) -> Image:
         """Open one multi-band raster, or several single-band rasters as one image.
 
         Parameters
@@ -437,7 +559,7 @@ class Image:
         time: Any = None,
         properties: Mapping[str, Any] | None = None,
         block_shape: tuple[int, int] = (256, 256),
-    ) -> "Image":
+    ) -> Image:
         """An image over an in-memory array of shape ``(bands, height, width)`` or ``(height, width)``.
 
         ``mask`` (same shape, True = valid) adds to the nodata and NaN masks.
@@ -511,36 +633,24 @@ class Image:
                 return b
         raise BandError(f"unknown band {name!r}; this image has {self.band_names}.")
 
-    def select(self, names: str | Iterable[str]) -> "Image":
+    def select(self, names: str | Iterable[str]) -> Image:
         """A new image with only the named bands, in the given order.
 
         Each name may be an exact band name or a regular expression matched against the
         whole name (``"B[2-4]"``), as Earth Engine's ``select`` does.
         """
-        patterns = [names] if isinstance(names, str) else list(names)
-        chosen: list[Band] = []
-        for pattern in patterns:
-            if pattern in self.band_names:
-                chosen.append(self.band(pattern))
-                continue
-            try:
-                regex = re.compile(pattern)
-            except re.error:
-                regex = None
-            matches = [b for b in self._bands if regex is not None and regex.fullmatch(b.name)]
-            if not matches:
-                raise BandError(f"unknown band {pattern!r}; this image has {self.band_names}.")
-            chosen.extend(matches)
+        chosen = [self._bands[k] for k in match_bands(names, self.band_names)]
         return Image(chosen, id=self.id, time=self.time, properties=self.properties)
 
-    def rename(self, names: Sequence[str]) -> "Image":
+    def rename(self, names: Sequence[str]) -> Image:
         """A new image whose bands carry ``names``."""
         names = list(names)
         if len(names) != len(self._bands):
             raise BandError(f"rename needs {len(self._bands)} names, got {len(names)}.")
-        return Image([replace(b, name=n) for b, n in zip(self._bands, names)], id=self.id, time=self.time, properties=self.properties)
+        bands = [replace(b, name=n) for b, n in zip(self._bands, names)]
+        return Image(bands, id=self.id, time=self.time, properties=self.properties)
 
-    def set(self, **properties: Any) -> "Image":
+    def set(self, **properties: Any) -> Image:
         """A new image with updated properties (``id`` and ``time`` included)."""
         props = dict(self.properties)
         image_id = properties.pop("id", self.id)
@@ -559,7 +669,7 @@ class Image:
             if isinstance(s, FileSource):
                 s.close()
 
-    def __enter__(self) -> "Image":
+    def __enter__(self) -> Image:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -575,8 +685,46 @@ class Image:
         when = "" if self.time is None else f", time={pd.Timestamp(self.time, unit='ms', tz='UTC').isoformat()}"
         return f"Image(id={self.id!r}, bands={self.band_names}{when})"
 
+    # -- operations as methods: each delegates to its function (imported lazily) -------
 
-def as_image(image: "Image | PathLike | Sequence[PathLike]") -> Image:
+    def sample_regions(self, regions: Any, **options: Any) -> Any:
+        """:func:`sampling.sample_regions` on this image."""
+        from .sample_regions import sample_regions
+
+        return sample_regions(self, regions, **options)
+
+    def reduce_regions(self, regions: Any, **options: Any) -> Any:
+        """:func:`sampling.reduce_regions` on this image."""
+        from .reduce import reduce_regions
+
+        return reduce_regions(self, regions, **options)
+
+    def sampleRegions(self, *args: Any, **kwargs: Any) -> Any:
+        """Earth Engine's ``sampleRegions``: :func:`sampling.ee.sampleRegions` on this image."""
+        from .ee import sampleRegions
+
+        return sampleRegions(self, *args, **kwargs)
+
+    def reduceRegions(self, *args: Any, **kwargs: Any) -> Any:
+        """Earth Engine's ``reduceRegions``: :func:`sampling.ee.reduceRegions` on this image."""
+        from .ee import reduceRegions
+
+        return reduceRegions(self, *args, **kwargs)
+
+    def sample(self, *args: Any, **kwargs: Any) -> Any:
+        """Earth Engine's ``sample``: :func:`sampling.ee.sample` on this image."""
+        from .ee import sample
+
+        return sample(self, *args, **kwargs)
+
+    def stratifiedSample(self, *args: Any, **kwargs: Any) -> Any:
+        """Earth Engine's ``stratifiedSample``: :func:`sampling.ee.stratifiedSample` on this image."""
+        from .ee import stratifiedSample
+
+        return stratifiedSample(self, *args, **kwargs)
+
+
+def as_image(image: Image | PathLike | Sequence[PathLike]) -> Image:
     """Accept an :class:`Image`, a path or a list of paths, and return an :class:`Image`."""
     if isinstance(image, Image):
         return image

@@ -8,7 +8,8 @@ edges densified first, so that a long straight edge bends as it should.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -16,10 +17,10 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from .errors import CRSError, GeometryError
-from .grid import PixelGrid, as_crs, metres_per_unit
+from .errors import CRSError, GeometryError, PropertyError
+from .grid import PixelGrid, as_crs, crs_label, metres_per_unit
 
-__all__ = ["as_regions", "validate_regions", "to_working_crs"]
+__all__ = ["as_regions", "validate_regions", "to_working_crs", "choose_properties"]
 
 
 def as_regions(value: Any, *, default_crs: Any = None, what: str = "regions") -> gpd.GeoDataFrame:
@@ -79,6 +80,26 @@ def _from_geojson(value: Mapping, default_crs: Any, what: str) -> gpd.GeoDataFra
     except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.GEOSException) as exc:
         raise GeometryError(f"{what} is not valid GeoJSON: {exc}") from None
     return gpd.GeoDataFrame(geometry=[geom], crs=_default(default_crs, what))
+
+
+def choose_properties(frame: gpd.GeoDataFrame, properties: Any = None) -> list:
+    """The region columns to copy to each output row: all non-geometry columns by default.
+
+    Examples
+    --------
+    >>> from shapely import Point
+    >>> frame = gpd.GeoDataFrame({"a": [1], "b": [2]}, geometry=[Point(0, 0)], crs=4326)
+    >>> choose_properties(frame), choose_properties(frame, "b")
+    (['a', 'b'], ['b'])
+    """
+    columns = [c for c in frame.columns if c != frame.geometry.name]
+    if properties is None:
+        return columns
+    chosen = [properties] if isinstance(properties, str) else list(properties)
+    unknown = [p for p in chosen if p not in columns]
+    if unknown:
+        raise PropertyError(f"unknown properties {unknown}; the regions have {columns}.")
+    return chosen
 
 
 def _rows(frame: pd.DataFrame, mask: np.ndarray, limit: int = 10) -> str:
@@ -141,14 +162,49 @@ def to_working_crs(frame: gpd.GeoDataFrame, grid: PixelGrid, *, what: str = "reg
     try:
         moved = gpd.GeoSeries(geoms, crs=source).to_crs(grid.crs)
     except Exception as exc:
-        raise CRSError(f"cannot transform {what} from {source.name} to {grid.crs.name}: {exc}") from None
+        raise CRSError(
+            f"cannot transform {what} from {crs_label(source)} to {crs_label(grid.crs)}: "
+            f"{str(exc).rstrip('.')}. Check the {what}' CRS: `set_crs(..., allow_override=True)` corrects "
+            "a wrong label, and a local or non-Earth CRS cannot be related to the image's."
+        ) from None
     out = np.asarray(moved.values, dtype=object)
     coords = shapely.get_coordinates(out)
     if not np.isfinite(coords).all():
         bad = ~np.array([np.isfinite(shapely.get_coordinates(g)).all() for g in out])
         raise CRSError(
-            f"{what} rows {_rows(frame, bad)} have coordinates outside the area where {source.name} "
-            f"can be transformed to {grid.crs.name}. Check the regions' CRS, or clip them to the "
+            f"{what} rows {_rows(frame, bad)} have coordinates outside the area where {crs_label(source)} "
+            f"can be transformed to {crs_label(grid.crs)}. Check the regions' CRS, or clip them to the "
             "image's area first."
         )
+    if grid.crs.is_geographic:
+        wrapped = _wraps_around(out)
+        if wrapped.any():
+            raise GeometryError(
+                f"{what} rows {_rows(frame, wrapped)} cross the antimeridian (180 degrees) or circle a pole "
+                f"once transformed to {crs_label(grid.crs)}, where they would wrap around the globe and "
+                "select the wrong pixels. Split them at 180 degrees first (for example with the "
+                "`antimeridian` package), or work in a projected CRS with `projection=...`."
+            )
     return out
+
+
+def _wraps_around(geoms: np.ndarray) -> np.ndarray:
+    """Whether consecutive vertices of each geometry's lines or rings jump by more than 180 degrees in x.
+
+    After densifying, a real edge never jumps that far: such a jump is a geometry
+    that crossed the antimeridian or circled a pole and was wrapped into [-180, 180].
+    """
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    members, member_owner = shapely.get_parts(parts, return_index=True)  # members of collections
+    owner = owner[member_owner]
+    types = shapely.get_type_id(members)
+    polygons = types == shapely.GeometryType.POLYGON
+    lines = np.isin(types, [shapely.GeometryType.LINESTRING, shapely.GeometryType.LINEARRING])
+    rings, ring_owner = shapely.get_rings(members[polygons], return_index=True)
+    paths = np.concatenate([rings, members[lines]])
+    path_owner = np.concatenate([owner[polygons][ring_owner], owner[lines]]).astype("int64")
+    coords, path = shapely.get_coordinates(paths, return_index=True)
+    jumps = (np.abs(np.diff(coords[:, 0])) > 180) & (path[1:] == path[:-1])
+    wrapped = np.zeros(len(geoms), dtype=bool)
+    wrapped[path_owner[path[1:][jumps]]] = True
+    return wrapped

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -20,14 +21,22 @@ from .engine import PixelValues, read_pixels
 from .errors import GridError, PropertyError
 from .grid import PixelGrid, working_grid
 from .image import Image, PathLike, as_image
-from .regions import as_regions, to_working_crs, validate_regions
-from .selection import Selection, iter_selections
+from .memory import check_fits_in_memory
+from .progress import BATCH_PIXELS_WITH_BAR, Progress, progress_bar
+from .regions import as_regions, choose_properties, to_working_crs, validate_regions
+from .selection import Selection, estimate_pixels, iter_selections
 from .table import band_column, check_column_names
 
 __all__ = ["sample_regions", "iter_sample_regions", "feature_ids", "empty_result", "DEFAULT_BATCH_PIXELS"]
 
 #: Selected pixels read per batch at ``tile_scale=1``; ``tile_scale=k`` divides it by ``k**2``.
 DEFAULT_BATCH_PIXELS = 4_000_000
+
+#: The name of the output's geometry column.
+GEOMETRY = "geometry"
+
+#: Memory of one pixel-centre Point (a shapely object and its GEOS geometry), for sizing results.
+_POINT_BYTES = 100
 
 
 @dataclass(frozen=True)
@@ -56,15 +65,15 @@ def _plan(
     frame = as_regions(regions)
     if len(frame) or not allow_empty:
         frame = validate_regions(frame)
-    columns = [c for c in frame.columns if c != frame.geometry.name]
-    if properties is None:
-        chosen = columns
-    else:
-        chosen = [properties] if isinstance(properties, str) else list(properties)
-        unknown = [p for p in chosen if p not in columns]
-        if unknown:
-            raise PropertyError(f"unknown properties {unknown}; the regions have {columns}.")
+    chosen = choose_properties(frame, properties)
     check_column_names(image.band_names, chosen)
+    check_column_names(image.band_names, [GEOMETRY], what="the output's geometry column")
+    if GEOMETRY in chosen:
+        raise PropertyError(
+            f"the regions' column {GEOMETRY!r} is not their geometry and would collide with the output's "
+            "geometry column. Rename it (`regions.rename(columns={'geometry': ...})`) or leave it out with "
+            "`properties=[...]`."
+        )
     try:
         tile_scale = float(tile_scale)
     except (TypeError, ValueError):
@@ -77,23 +86,38 @@ def _plan(
     return _Plan(image, frame, chosen, grid, geoms, batch)
 
 
-def _batches(plan: _Plan) -> Iterator[tuple[Selection, PixelValues]]:
-    """Selections of consecutive regions, about ``batch_pixels`` at a time, with their values."""
+def _batches(plan: _Plan, bar: Progress | None = None) -> Iterator[tuple[Selection, PixelValues]]:
+    """Selections of consecutive regions, about ``batch_pixels`` at a time, with their values.
+
+    ``bar``, if given, counts the regions done; a shown bar makes batches smaller
+    so that it moves (the result is the same, as with ``tile_scale``).
+    """
     pending: list[Selection] = []
     size = 0
+    limit = min(plan.batch_pixels, BATCH_PIXELS_WITH_BAR) if bar is not None and bar.shown else plan.batch_pixels
     for part in iter_selections(plan.geometries, plan.grid, max_mask_pixels=plan.batch_pixels):
         pending.append(part)
         size += len(part)
-        if size >= plan.batch_pixels:
-            yield _read(plan, pending)
+        if size >= limit:
+            selection, pixels = _read(plan, pending)
+            yield selection, pixels
+            if bar is not None and len(selection):  # every region before the last one read is done
+                bar.advance_to(int(selection.feature[-1]))
             pending, size = [], 0
     if pending:
         yield _read(plan, pending)
+    if bar is not None:
+        bar.advance_to(len(plan.geometries))
 
 
 def _read(plan: _Plan, parts: list[Selection]) -> tuple[Selection, PixelValues]:
     selection = Selection.concat(parts)
     return selection, read_pixels(plan.image, plan.grid, selection.rows, selection.cols)
+
+
+def _kept(pixels: PixelValues, drop_masked: bool) -> np.ndarray:
+    """Which pixels make rows: valid in every band, or (``drop_masked=False``) in any band."""
+    return pixels.valid.all(axis=1) if drop_masked else pixels.valid.any(axis=1)
 
 
 def _frame(
@@ -105,8 +129,7 @@ def _frame(
     drop_masked: bool,
 ) -> gpd.GeoDataFrame:
     """Build one output frame from a batch's arrays."""
-    keep = pixels.valid.all(axis=1) if drop_masked else pixels.valid.any(axis=1)
-    rows = np.flatnonzero(keep)
+    rows = np.flatnonzero(_kept(pixels, drop_masked))
     feature = selection.feature[rows]
     index = plan.frame.index.take(feature)
     data: dict[str, Any] = {}
@@ -135,6 +158,7 @@ def iter_sample_regions(
     tile_scale: float = 1,
     geometries: bool = False,
     drop_masked: bool = True,
+    progress: bool = False,
 ) -> Iterator[gpd.GeoDataFrame]:
     """Yield the result of :func:`sample_regions` in consecutive chunks.
 
@@ -144,8 +168,9 @@ def iter_sample_regions(
     disk.
     """
     plan = _plan(image, regions, properties=properties, scale=scale, projection=projection, tile_scale=tile_scale)
-    for selection, pixels in _batches(plan):
-        yield _frame(plan, selection, pixels, geometries=geometries, drop_masked=drop_masked)
+    with progress_bar(len(plan.frame), progress=progress, desc="sample_regions", unit="region") as bar:
+        for selection, pixels in _batches(plan, bar):
+            yield _frame(plan, selection, pixels, geometries=geometries, drop_masked=drop_masked)
 
 
 def sample_regions(
@@ -159,6 +184,7 @@ def sample_regions(
     geometries: bool = False,
     drop_masked: bool = True,
     feature_ids: bool = False,
+    progress: bool = False,
     partitions: int | None = None,
     client: Any = None,
 ) -> gpd.GeoDataFrame:
@@ -193,6 +219,9 @@ def sample_regions(
     feature_ids
         If True, the index holds Earth Engine's feature ids ``"<region label>_<k>"``
         (``k`` counting each region's rows from 0) instead of the region labels.
+    progress
+        If True, show a progress bar over the regions (needs tqdm). On a cluster, follow
+        the work on Dask's dashboard instead.
     partitions, client
         Run on a Dask cluster (see :func:`sampling.cluster.sample_regions_dask`):
         the regions are cut into ``partitions`` spatially compact partitions (by
@@ -233,10 +262,12 @@ def sample_regions(
             partitions=partitions, client=client,
         )
     plan = _plan(image, regions, properties=properties, scale=scale, projection=projection, tile_scale=tile_scale)
-    frames = [
-        _frame(plan, selection, pixels, geometries=geometries, drop_masked=drop_masked)
-        for selection, pixels in _batches(plan)
-    ]
+    _check_memory(plan, geometries=geometries, drop_masked=drop_masked)
+    with progress_bar(len(plan.frame), progress=progress, desc="sample_regions", unit="region") as bar:
+        frames = [
+            _frame(plan, selection, pixels, geometries=geometries, drop_masked=drop_masked)
+            for selection, pixels in _batches(plan, bar)
+        ]
     if frames:
         result = frames[0] if len(frames) == 1 else pd.concat(frames)
         result.attrs["band_order"] = plan.image.band_names
@@ -247,6 +278,22 @@ def sample_regions(
     if feature_ids:
         result.index = feature_ids_of(result.index)
     return result
+
+
+def _check_memory(plan: _Plan, *, geometries: bool, drop_masked: bool) -> None:
+    """Refuse, before reading a pixel, a result that cannot fit in memory."""
+    rows = float(estimate_pixels(plan.geometries, plan.grid).sum())
+    per_band = sum(b.dtype.itemsize + (0 if drop_masked else 1) for b in plan.image.bands)
+    per_property = plan.frame[plan.properties].memory_usage(index=False).sum() / max(len(plan.frame), 1)
+    per_row = 8 + per_band + float(per_property) + (_POINT_BYTES if geometries else 8)
+    check_fits_in_memory(
+        rows * per_row,
+        what=f"sample_regions' result (about {rows:,.0f} rows of {per_row:,.0f} bytes)" if rows < 1e15
+        else f"sample_regions' result (about {rows:.2e} rows)",
+        advice="Stream it to disk with sample_regions_to_dataset(...) (`sampling sample-regions ... "
+        "--partition-size N`) or iterate with iter_sample_regions(...); or use a coarser scale or fewer "
+        "regions.",
+    )
 
 
 def _empty_frame(plan: _Plan, *, geometries: bool, drop_masked: bool) -> gpd.GeoDataFrame:
@@ -301,7 +348,8 @@ def feature_ids_of(labels: pd.Index) -> pd.Index:
     ['3_0', '3_1', '5_0']
     """
     k = pd.Series(np.zeros(len(labels), dtype="int64"), index=labels).groupby(level=0, sort=False).cumcount()
-    return pd.Index([f"{label}_{n}" for label, n in zip(labels, k.to_numpy())], dtype=str, name="system:index")
+    return pd.Index([f"{label}_{n}" for label, n in zip(labels, k.to_numpy(), strict=True)], dtype=str,
+                    name="system:index")
 
 
 feature_ids = feature_ids_of

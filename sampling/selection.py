@@ -17,8 +17,9 @@ strips of whole rows so memory stays bounded and the order stays row-major.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import shapely
@@ -28,7 +29,7 @@ from rasterio.features import rasterize
 from .errors import GeometryError
 from .grid import PixelGrid
 
-__all__ = ["Selection", "select_pixels", "iter_selections", "DEFAULT_MAX_MASK_PIXELS"]
+__all__ = ["Selection", "select_pixels", "iter_selections", "estimate_pixels", "DEFAULT_MAX_MASK_PIXELS"]
 
 #: The largest mask (in pixels) rasterised at once for one geometry; larger
 #: geometries are rasterised in strips of whole rows.
@@ -55,12 +56,12 @@ class Selection:
         return len(self.feature)
 
     @classmethod
-    def empty(cls) -> "Selection":
+    def empty(cls) -> Selection:
         z = np.empty(0, dtype="int64")
         return cls(z, z, z)
 
     @classmethod
-    def concat(cls, parts: list["Selection"]) -> "Selection":
+    def concat(cls, parts: list[Selection]) -> Selection:
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls.empty()
@@ -132,6 +133,28 @@ def iter_selections(
             yield from _select_shape(i, geoms[i], grid, max_mask_pixels)
 
 
+def estimate_pixels(geometries: Any, grid: PixelGrid) -> np.ndarray:
+    """About how many pixels of ``grid`` each geometry selects, without selecting them.
+
+    Areas count their area in pixels, lines their length in pixels, points their
+    parts; ``None`` and empty geometries count 0. Cheap (no rasterisation): meant for
+    sizing a request before doing it.
+
+    Examples
+    --------
+    >>> from shapely import box, LineString, MultiPoint
+    >>> grid = PixelGrid("EPSG:32618", Affine(10, 0, 0, 0, -10, 0))
+    >>> estimate_pixels([box(0, 0, 100, 50), LineString([(0, 0), (0, 30)]), MultiPoint([(1, 1), (2, 2)])], grid)
+    array([50.,  3.,  2.])
+    """
+    geoms = np.asarray(geometries, dtype=object)
+    pixel_area = abs(grid.transform.determinant)
+    area = np.nan_to_num(shapely.area(geoms)) / pixel_area
+    length = np.nan_to_num(shapely.length(geoms)) / np.sqrt(pixel_area)
+    parts = np.where(shapely.is_empty(geoms) | shapely.is_missing(geoms), 0, shapely.get_num_geometries(geoms))
+    return np.where(area > 0, area, np.where(length > 0, length, parts)).astype("float64")
+
+
 def _select_points(geoms: np.ndarray, which: np.ndarray, grid: PixelGrid) -> Selection:
     if len(which) == 0:
         return Selection.empty()
@@ -159,10 +182,18 @@ def _select_shape(i: int, geom: Any, grid: PixelGrid, max_mask_pixels: int) -> I
     row0, col0, height, width = grid.window(shapely.bounds(geom), clip=False)
     if all_touched:  # a line on a pixel edge touches the pixels on both sides
         row0, col0, height, width = row0 - 1, col0 - 1, height + 2, width + 2
+    widest = max(int(max_mask_pixels), DEFAULT_MAX_MASK_PIXELS)  # one row of the mask at least
+    if width > widest:
+        span = f"{width:,}" if width < 10**12 else f"{float(width):.2e}"
+        raise GeometryError(
+            f"the geometry at position {i} spans {span} pixels from west to east on the working grid, more "
+            f"than one row of pixels can hold ({widest:,}). Use a coarser scale, or check the regions' CRS "
+            "and the raster's georeferencing."
+        )
     strip = max(1, int(max_mask_pixels) // max(width, 1))
     for top in range(row0, row0 + height, strip):
         rows_here = min(strip, row0 + height - top)
-        transform = grid.transform * Affine.translation(col0, top)
+        transform = grid.transform @ Affine.translation(col0, top)
         burned = rasterize(
             [(geom, 1)],
             out_shape=(rows_here, width),

@@ -7,7 +7,7 @@ is ``<NA>``, never a sentinel number.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

@@ -20,9 +20,7 @@ import rasterio
 import shapely
 from affine import Affine
 from click.testing import CliRunner
-from conftest import coded
 from geopandas.testing import assert_geodataframe_equal
-from loopback import HTTPServer, S3Server, serve_http, serve_s3, write_cog
 
 from sampling import GridError, Image, PixelGrid, PropertyError, RasterReadError, sample_regions
 from sampling.cli import main
@@ -35,6 +33,9 @@ from sampling.cluster import (
     spatial_keys,
     write_dataset,
 )
+
+from .conftest import coded
+from .loopback import HTTPServer, S3Server, serve_http, serve_s3, write_cog
 
 dask = pytest.importorskip("dask")
 dask_geopandas = pytest.importorskip("dask_geopandas")

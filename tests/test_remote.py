@@ -20,7 +20,6 @@ import shapely
 from affine import Affine
 from click.testing import CliRunner
 from geopandas.testing import assert_geodataframe_equal
-from loopback import HTTPServer, S3Server, serve_http, serve_s3, write_cog
 from rasterio.session import AWSSession
 
 from sampling import Image, RasterReadError, VectorReadError, sample_regions
@@ -37,6 +36,8 @@ from sampling.remote import (
     open_error_message,
     redact,
 )
+
+from .loopback import HTTPServer, S3Server, serve_http, serve_s3, write_cog
 
 BIG = 4000  # pixels a side of the large COG
 BLOCK = 256
