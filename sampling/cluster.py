@@ -14,8 +14,10 @@ Regions are put in Hilbert-curve order before they are cut into partitions, so t
 regions of one partition lie close together and each worker reads mostly its own
 blocks.
 
-:func:`map_regions` is the general mechanism (partition, ship, run, report failures)
-for any per-region operation; ``sample_regions_dask`` is one use of it.
+:func:`get_region_dask` does the same for :func:`~sampling.get_region` over a frame of
+regions (reached through ``get_region`` with ``partitions=``/``client=`` or a
+dask-geopandas frame). :func:`map_regions` is the general mechanism (partition, ship,
+run, report failures) behind both, for any per-region operation.
 
 Dask, distributed and dask-geopandas are optional: ``pip install 'sampling[dask]'``.
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +46,15 @@ from .regions import as_regions, validate_regions
 from .remote import GdalOptions, active_options, gdal_env, redact
 from .sample_regions import empty_result, feature_ids_of, iter_sample_regions
 
-__all__ = ["sample_regions_dask", "map_regions", "BlockLattice", "spatial_keys", "is_dask_collection", "write_dataset"]
+__all__ = [
+    "sample_regions_dask",
+    "get_region_dask",
+    "map_regions",
+    "BlockLattice",
+    "spatial_keys",
+    "is_dask_collection",
+    "write_dataset",
+]
 
 _INDEX_KEY = "__sampling_index_{}__"
 _SORT_KEY = "__sampling_hilbert__"
@@ -182,6 +193,96 @@ def _sample_partition(part: gpd.GeoDataFrame, image: Image, *, options: dict[str
         result.index = feature_ids_of(result.index)
     result.attrs["band_order"] = image.band_names
     return result
+
+
+def get_region_dask(
+    collection: Any,
+    regions: Any,
+    *,
+    scale: float | None = None,
+    crs: Any = "EPSG:4326",
+    crs_transform: Sequence[float] | None = None,
+    max_values: int | None = None,
+    properties: Sequence[str] | None = None,
+    partitions: int | None = None,
+    client: Any = None,
+    spatial_partitioning: bool = True,
+    gdal_options: dict[str, Any] | None = None,
+) -> Any:
+    """:func:`~sampling.get_region` for a frame of regions on a Dask cluster, as a lazy Dask DataFrame.
+
+    Each partition of regions is read on a worker by ``get_region`` itself, so the rows
+    and values are those of ``get_region(collection, regions, max_values=None)``:
+    the region's label and properties, ``id, longitude, latitude, time`` and the bands.
+    Order aside: rows come partition by partition, and each partition's index counts
+    from 0 (``.compute().reset_index(drop=True)`` renumbers them).
+
+    Parameters
+    ----------
+    collection
+        What ``get_region`` accepts. Its images are opened here (headers only) and
+        travel to each worker once, as descriptions.
+    regions
+        A GeoDataFrame or a dask-geopandas GeoDataFrame of regions (a single geometry
+        has nothing to split: call ``get_region`` directly).
+    max_values
+        Must be None: Earth Engine's value limit counts the values of the whole
+        request, which a cluster run does not know before it runs.
+    scale, crs, crs_transform, properties
+        As in :func:`~sampling.get_region`.
+    partitions, client, spatial_partitioning, gdal_options
+        As in :func:`sample_regions_dask`.
+
+    Examples
+    --------
+    >>> import numpy as np, geopandas as gpd
+    >>> from shapely import box
+    >>> from sampling import Image
+    >>> images = [Image.from_array(np.full((4, 4), k, "uint8"), [10, 0, 0, 0, -10, 40], 32618,
+    ...                            bands=["red"], id=f"day{k}", time=f"2020-01-0{k}") for k in (1, 2)]
+    >>> fields = gpd.GeoDataFrame({"crop": ["wheat", "rye"]},
+    ...                           geometry=[box(0, 30, 10, 40), box(30, 0, 40, 10)], crs=32618)
+    >>> lazy = get_region_dask(images, fields, crs=32618, partitions=2)
+    >>> lazy.compute(scheduler="sync")[["region", "crop", "id", "red"]].to_numpy().tolist()
+    [[0, 'wheat', 'day1', 1], [0, 'wheat', 'day2', 2], [1, 'rye', 'day1', 1], [1, 'rye', 'day2', 2]]
+    """
+    from .collection import as_collection
+    from .errors import TooManyValuesError
+    from .get_region import empty_table
+
+    _require_dask()
+    if max_values is not None:
+        raise TooManyValuesError(
+            "get_region on a Dask cluster cannot check Earth Engine's value limit before the work starts: "
+            "pass max_values=None."
+        )
+    images = list(as_collection(collection))
+    options = dict(scale=scale, crs=crs, crs_transform=crs_transform, properties=properties)
+    if is_dask_collection(regions):
+        as_regions(regions._meta, what="geometry")
+        schema_of = regions._meta
+    elif isinstance(regions, gpd.GeoDataFrame):
+        regions = validate_regions(as_regions(regions, what="geometry"), what="geometry")
+        schema_of = regions.iloc[:0]
+    else:
+        raise GridError(
+            "get_region on a Dask cluster splits a GeoDataFrame of regions into partitions; for one geometry "
+            "call get_region without partitions= or client=."
+        )
+    meta = empty_table(images, schema_of, **options)
+    read = functools.partial(_get_region_partition, options=options)
+    return map_regions(read, regions, images, meta=meta, partitions=partitions, client=client,
+                       spatial_partitioning=spatial_partitioning, blocks=BlockLattice.of(images[0]),
+                       gdal_options=gdal_options)
+
+
+def _get_region_partition(part: gpd.GeoDataFrame, images: list[Image], *, options: dict[str, Any]) -> pd.DataFrame:
+    """``get_region`` on one partition of regions (runs on a worker)."""
+    from .get_region import get_region
+
+    with warnings.catch_warnings():  # one partition finding no pixel says nothing about the whole run
+        warnings.filterwarnings("ignore", message="get_region found no pixel")
+        return get_region(images, part, max_values=None, **options)
 
 
 def map_regions(

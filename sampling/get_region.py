@@ -28,7 +28,7 @@ from .regions import as_regions, choose_properties, to_working_crs, validate_reg
 from .selection import Selection, estimate_pixels, iter_selections
 from .table import band_column, check_column_names
 
-__all__ = ["get_region", "to_wide", "DEFAULT_MAX_VALUES", "COLUMNS"]
+__all__ = ["get_region", "empty_table", "to_wide", "DEFAULT_MAX_VALUES", "COLUMNS"]
 
 #: Earth Engine's cap on ``getRegion``: selected pixels x bands x images.
 DEFAULT_MAX_VALUES = 1_048_576
@@ -49,6 +49,8 @@ def get_region(
     max_values: int | None = DEFAULT_MAX_VALUES,
     properties: Sequence[str] | None = None,
     progress: bool = False,
+    partitions: int | None = None,
+    client: Any = None,
 ) -> pd.DataFrame:
     """The values of every image at every pixel of a geometry: Earth Engine's ``getRegion``.
 
@@ -77,6 +79,12 @@ def get_region(
         For a GeoDataFrame: the region columns to copy (all by default).
     progress
         If True, show a progress bar over the images read (needs tqdm).
+    partitions, client
+        Run on a Dask cluster (see :func:`sampling.cluster.get_region_dask`): a
+        GeoDataFrame of regions is cut into ``partitions`` spatially compact partitions
+        (by default 2 per worker thread of ``client``) and the result is a lazy Dask
+        DataFrame. Regions that are already a dask-geopandas frame take this path too.
+        The value limit cannot be checked before such a run: pass ``max_values=None``.
 
     Returns
     -------
@@ -104,6 +112,11 @@ def get_region(
     2  day1   0.000135  0.000314  1577836800000    1
     3  day2   0.000135  0.000314  1577923200000    2
     """
+    from .cluster import get_region_dask, is_dask_collection  # (cluster.py builds on this module)
+
+    if partitions is not None or client is not None or is_dask_collection(geometry):
+        return get_region_dask(collection, geometry, scale=scale, crs=crs, crs_transform=crs_transform,
+                               max_values=max_values, properties=properties, partitions=partitions, client=client)
     collection = as_collection(collection)
     if len(collection) == 0:
         raise CollectionError(
@@ -134,6 +147,40 @@ def get_region(
     return table
 
 
+def empty_table(
+    collection: ImageCollection | Image | Sequence[Image],
+    geometry: Any,
+    *,
+    scale: float | None = None,
+    crs: Any = "EPSG:4326",
+    crs_transform: Sequence[float] | None = None,
+    properties: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """The table :func:`get_region` returns when no pixel is selected: its columns and dtypes.
+
+    ``geometry`` may be an empty GeoDataFrame of regions. The arguments are checked as
+    ``get_region`` checks them, but no pixel is read.
+
+    Examples
+    --------
+    >>> import numpy as np, geopandas as gpd
+    >>> from sampling import Image
+    >>> img = Image.from_array(np.zeros((2, 2), "uint8"), [10, 0, 0, 0, -10, 20], 32618, bands=["red"], id="a")
+    >>> empty_table([img], gpd.GeoDataFrame({"plot": []}, geometry=[], crs=32618)).columns.tolist()
+    ['region', 'plot', 'id', 'longitude', 'latitude', 'time', 'red']
+    """
+    images = list(as_collection(collection))
+    if not images:
+        raise CollectionError("get_region needs at least one image, but the collection is empty.")
+    bands = _common_bands(images)
+    grid = working_grid(images[0].grid, scale=scale, projection="EPSG:4326" if crs is None else crs,
+                        crs_transform=crs_transform)
+    regions = _Regions.of(geometry, properties, allow_empty=True)
+    check_column_names(bands, [*regions.columns, *COLUMNS], what="get_region's columns")
+    with progress_bar(len(images), progress=False, desc="get_region", unit="image") as bar:
+        return _table(images, bands, grid, Selection.empty(), regions, bar)
+
+
 def _common_bands(images: list[Image]) -> list[str]:
     first = images[0]
     for image in images[1:]:
@@ -156,11 +203,13 @@ class _Regions:
         self.label = (frame.index.name or "region") if per_region else None
 
     @classmethod
-    def of(cls, geometry: Any, properties: Sequence[str] | None) -> _Regions:
+    def of(cls, geometry: Any, properties: Sequence[str] | None, *, allow_empty: bool = False) -> _Regions:
         single = isinstance(geometry, shapely.Geometry) or (
             isinstance(geometry, Mapping) and geometry.get("type") != "FeatureCollection"
         )
-        frame = validate_regions(as_regions(geometry, default_crs="EPSG:4326", what="geometry"), what="geometry")
+        frame = as_regions(geometry, default_crs="EPSG:4326", what="geometry")
+        if len(frame) or not allow_empty:
+            frame = validate_regions(frame, what="geometry")
         if single:
             if properties is not None:
                 raise PropertyError("properties= needs a GeoDataFrame of regions, not a single geometry.")

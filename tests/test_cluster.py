@@ -203,6 +203,54 @@ def test_workers_use_keys_from_their_environment_variables(client, s3: S3Server,
     assert_geodataframe_equal(in_region_order(result, subset), expected)
 
 
+def _plots_over(image: Image, n: int, seed: int) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(seed)
+    left, bottom, right, top = image.grid.bounds
+    x = rng.uniform(left - 100, right + 100, n)
+    y = rng.uniform(bottom - 100, top + 100, n)
+    half = rng.uniform(2, 40, n)
+    geoms = shapely.box(x - half, y - half, x + half, y + half)
+    geoms[::4] = shapely.points(x[::4], y[::4])
+    return gpd.GeoDataFrame({"plot": np.arange(n) * 10, "kind": rng.integers(0, 3, n).astype("int8")},
+                            geometry=geoms, crs=image.grid.crs)
+
+
+def sorted_rows(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    return table.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def test_get_region_on_the_cluster_equals_single_process(client, shared_data: Path) -> None:
+    # the real collection: three scenes on two lattices, covering different pixels, with distinct times
+    from sampling import ImageCollection, get_region
+
+    images = [Image.open(shared_data / name, id=name[:-4], time=f"2020-0{k + 1}-01")
+              for k, name in enumerate(["rgbn.tif", "rgbn_suba.tif", "rgbn_subb.tif"])]
+    collection = ImageCollection(images)
+    plots = _plots_over(images[0], 300, seed=62).to_crs("EPSG:4326")
+    single = get_region(collection, plots, max_values=None, scale=5, crs=images[0].grid.crs)
+    lazy = get_region(collection, plots, scale=5, crs=images[0].grid.crs, max_values=None, partitions=4)
+    assert isinstance(lazy, dask.dataframe.DataFrame) and lazy.npartitions == 4
+    result = lazy.compute()
+    assert len(single) > 10_000 and list(result.columns) == list(single.columns)
+    keys = ["region", "id", "longitude", "latitude"]
+    pd.testing.assert_frame_equal(sorted_rows(result, keys), sorted_rows(single, keys))
+    with pytest.raises(Exception, match="pass max_values=None"):
+        get_region(collection, plots, client=client)
+
+
+def test_get_region_from_s3_on_the_workers(client, s3: S3Server, data_dir, fields) -> None:
+    from sampling import get_region
+
+    s3.upload("series", {f"day{k}.tif": data_dir / "coded.tif" for k in (1, 2)})
+    remote = [Image.open(f"s3://series/day{k}.tif", time=f"2021-05-0{k}") for k in (1, 2)]
+    local = [Image.open(data_dir / "coded.tif", id=f"day{k}", time=f"2021-05-0{k}") for k in (1, 2)]
+    subset = fields.iloc[:200]
+    result = get_region(remote, subset, crs=CRS, max_values=None, client=client).compute()
+    single = get_region(local, subset, crs=CRS, max_values=None)
+    keys = ["fid", "id", "longitude", "latitude"]
+    pd.testing.assert_frame_equal(sorted_rows(result, keys), sorted_rows(single, keys))
+
+
 def test_hilbert_partitions_share_few_blocks(fields) -> None:
     # each partition's regions should cover a compact area, so few raster blocks are read by
     # more than one partition (and so by more than one worker)
