@@ -384,7 +384,12 @@ def test_cli_with_its_own_local_cluster(data_dir, fields, tmp_path: Path) -> Non
     assert len(gpd.read_parquet(out)) == len(single)
 
 
-def test_cli_refuses_both_cluster_switches(data_dir, tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["sample-regions", str(data_dir / "coded.tif"), "r.gpkg", "-o",
-                                       str(tmp_path / "o"), "--workers", "2", "--scheduler", "tcp://x:1"])
-    assert result.exit_code == 2 and "either --scheduler or --workers" in result.output
+def test_cli_refuses_conflicting_switches(data_dir, tmp_path: Path) -> None:
+    base = ["sample-regions", str(data_dir / "coded.tif"), "r.gpkg", "-o", str(tmp_path / "o")]
+    for extra, message in [
+        (["--workers", "2", "--scheduler", "tcp://x:1"], "either --scheduler or --workers"),
+        (["--workers", "2", "--partition-size", "10"], "give one or the other"),
+        (["--partitions", "3"], "--partitions needs --scheduler or --workers"),
+    ]:
+        result = CliRunner().invoke(main, [*base, *extra])
+        assert result.exit_code == 2 and message in result.output, result.output
