@@ -124,6 +124,18 @@ class RasterSource:
         """
         raise NotImplementedError
 
+    def read_at(
+        self, indexes: Sequence[int], window: tuple[int, int, int, int], rows: np.ndarray, cols: np.ndarray
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Read some bands at pixels ``(rows, cols)`` of a window (indices within the window).
+
+        Returns one 1-D array of values per requested band and a boolean array
+        ``(len(indexes), len(rows))``, False where masked. Subclasses may read less
+        than the window; the result is the same as indexing :meth:`read`'s.
+        """
+        values, valid = self.read(indexes, window)
+        return [v[rows, cols] for v in values], valid[:, rows, cols]
+
     def _valid_from_values(self, index: int, values: np.ndarray) -> np.ndarray:
         nodata = self.nodata[index]
         valid = np.ones(values.shape, dtype=bool)
@@ -147,6 +159,15 @@ class ArraySource(RasterSource):
         valid = np.stack([self._valid_from_values(i, v) for i, v in zip(indexes, values)])
         if self.mask is not None:
             valid &= self.mask[list(indexes), row : row + height, col : col + width]
+        return values, valid
+
+    def read_at(self, indexes, window, rows, cols):
+        r = rows + window[0]
+        c = cols + window[1]
+        values = [self.array[i, r, c] for i in indexes]
+        valid = np.stack([self._valid_from_values(i, v) for i, v in zip(indexes, values)]).reshape(len(indexes), -1)
+        if self.mask is not None:
+            valid &= self.mask[np.asarray(indexes)[:, None], r, c]
         return values, valid
 
 
@@ -216,6 +237,11 @@ class FileSource(RasterSource):
             ds.close()
             self._local.ds = None
 
+    def _has_mask(self, index: int) -> bool:
+        """Whether band ``index`` has an internal or alpha mask beyond nodata."""
+        flags = self.mask_flags[index] if self.mask_flags else frozenset()
+        return MaskFlags.per_dataset in flags or MaskFlags.alpha in flags
+
     def read(self, indexes, window):
         row, col, height, width = window
         ds = self.dataset()
@@ -224,13 +250,26 @@ class FileSource(RasterSource):
         try:
             data = ds.read(bidx, window=win)
             valid = np.stack([self._valid_from_values(i, v) for i, v in zip(indexes, data)])
-            needs_mask = [
-                k for k, i in enumerate(indexes) if self.mask_flags and (
-                    MaskFlags.per_dataset in self.mask_flags[i] or MaskFlags.alpha in self.mask_flags[i]
-                )
-            ]
-            for k in needs_mask:
-                valid[k] &= ds.read_masks(bidx[k], window=win) > 0
+            for k, i in enumerate(indexes):
+                if self._has_mask(i):
+                    valid[k] &= ds.read_masks(bidx[k], window=win) > 0
+        except RasterioIOError as exc:
+            raise RasterReadError(f"cannot read window {window} of {self.path}: {exc}") from None
+        return list(data), valid
+
+    def read_at(self, indexes, window, rows, cols):
+        # validity only where asked: comparing whole blocks with nodata costs as much as
+        # a good part of decompressing them
+        row, col, height, width = window
+        ds = self.dataset()
+        win = Window(col, row, width, height)
+        bidx = [i + 1 for i in indexes]
+        try:
+            data = ds.read(bidx, window=win)[:, rows, cols]
+            valid = np.stack([self._valid_from_values(i, v) for i, v in zip(indexes, data)]).reshape(len(bidx), -1)
+            for k, i in enumerate(indexes):
+                if self._has_mask(i):
+                    valid[k] &= ds.read_masks(bidx[k], window=win)[rows, cols] > 0
         except RasterioIOError as exc:
             raise RasterReadError(f"cannot read window {window} of {self.path}: {exc}") from None
         return list(data), valid

@@ -23,7 +23,7 @@ DEFAULT_GDAL_OPTIONS: dict[str, Any] = {
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     "GDAL_HTTP_MULTIPLEX": "YES",
     "VSI_CACHE": "TRUE",
-    "GDAL_CACHEMAX": 512,
+    "GDAL_CACHEMAX": 512 * 1024 * 1024,  # bytes: rasterio passes integers to GDALSetCacheMax64
 }
 
 
