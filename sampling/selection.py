@@ -18,12 +18,14 @@ strips of whole rows so memory stays bounded and the order stays row-major.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 import numpy as np
 import shapely
 from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.features import rasterize
 
 from .errors import GeometryError
@@ -416,21 +418,32 @@ def _select_shape(i: int, geom: Any, grid: PixelGrid, max_mask_pixels: int) -> I
         all_touched = True
     else:  # pragma: no cover - every shapely type is handled above
         raise GeometryError(f"cannot select pixels for a {shapely.get_type_id(geom)} geometry.")
-    row0, col0, height, width = grid.window(shapely.bounds(geom), clip=False)
-    if all_touched:  # a line on a pixel edge touches the pixels on both sides
-        row0, col0, height, width = row0 - 1, col0 - 1, height + 2, width + 2
-    strip = max(1, int(max_mask_pixels) // max(width, 1))
+    # rasterise in pixel space, the vertices placed exactly as GDAL places them on the
+    # whole grid; whole-pixel offsets of each strip are then exact, as in GDAL's own
+    # chunking, so strips never change the result
+    g = gdal_inverse_transform(grid.transform)
+    pixels = shapely.transform(geom, lambda xy: np.c_[g[0] + xy[:, 0] * g[1] + xy[:, 1] * g[2],
+                                                      g[3] + xy[:, 0] * g[4] + xy[:, 1] * g[5]])
+    umin, vmin, umax, vmax = shapely.bounds(pixels)
+    col0, row0 = math.floor(umin) - 1, math.floor(vmin) - 1  # a line on a pixel edge touches both sides
+    width, height = math.ceil(umax) + 1 - col0, math.ceil(vmax) + 1 - row0
+    # GDAL's line stepping depends on where a line is clipped, so a line is cut into
+    # strips only when its bounding box exceeds DEFAULT_MAX_MASK_PIXELS (a 16 MB mask),
+    # whatever smaller chunk the caller asks for
+    strip = max(1, max(int(max_mask_pixels), DEFAULT_MAX_MASK_PIXELS) // max(width, 1))
     for top in range(row0, row0 + height, strip):
         rows_here = min(strip, row0 + height - top)
-        transform = grid.transform * Affine.translation(col0, top)
-        burned = rasterize(
-            [(geom, 1)],
-            out_shape=(rows_here, width),
-            transform=transform,
-            fill=0,
-            all_touched=all_touched,
-            dtype="uint8",
-        )
+        shifted = shapely.transform(pixels, lambda uv, top=top: uv - np.array([col0, top], dtype="float64"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            burned = rasterize(
+                [(shifted, 1)],
+                out_shape=(rows_here, width),
+                transform=Affine.identity(),
+                fill=0,
+                all_touched=all_touched,
+                dtype="uint8",
+            )
         r, c = np.nonzero(burned)
         if len(r):
             yield Selection(np.full(len(r), i, dtype="int64"), r.astype("int64") + top, c.astype("int64") + col0)
