@@ -98,12 +98,18 @@ def _blocks_of(rows: np.ndarray, cols: np.ndarray, block: int = 512) -> np.ndarr
     return np.unique((rows // block) * 100_000 + (cols // block))
 
 
+#: The floor's GDAL block cache. A small cache is the cheapest setting measured: with
+#: rasterio's default (5 % of RAM, larger than a whole tile here) nothing is ever
+#: evicted, every block lands in fresh memory and reading costs about 30 % more CPU.
+FLOOR_CACHE_BYTES = 64 * 1024 * 1024
+
+
 def _read_blocks(path: os.PathLike, blocks: np.ndarray, block: int = 512) -> int:
     """The floor: read and decompress each listed block once, all bands, one core."""
     import rasterio
     from rasterio.windows import Window
 
-    with rasterio.open(path) as ds:
+    with rasterio.Env(GDAL_CACHEMAX=FLOOR_CACHE_BYTES), rasterio.open(path) as ds:
         h, w = ds.shape
         for b in blocks:
             r0, c0 = (int(b) // 100_000) * block, (int(b) % 100_000) * block

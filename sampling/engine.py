@@ -51,6 +51,7 @@ from pyproj import Transformer
 from .grid import PixelGrid
 from .image import Image, RasterSource
 from .remote import gdal_env
+from .tiles import reader_for
 
 __all__ = [
     "PixelValues",
@@ -265,7 +266,10 @@ def _block_jobs(out: _Output, source: RasterSource, indexes: list[int], names: l
         a, b = plan.starts[k], plan.starts[k + 1]
 
         def run() -> None:
-            values, valid = source.read_at(indexes, plan.windows[k], plan.rows[a:b], plan.cols[a:b])
+            window, rows, cols = plan.windows[k], plan.rows[a:b], plan.cols[a:b]
+            reader = reader_for(source)
+            got = reader.read_at(indexes, window, rows, cols) if reader is not None else None
+            values, valid = got if got is not None else source.read_at(indexes, window, rows, cols)
             targets = plan.targets[a:b]
             for j, name in enumerate(names):
                 out.values[name][targets] = values[j]
