@@ -247,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--quick", action="store_true", help="small data, one run per tool (the default)")
     group.add_argument("--full", action="store_true", help="the Sentinel-2-sized tile, medians of several runs")
-    parser.add_argument("--repeat", type=int, default=None, help="runs per tool (default: 1 quick; 5, or 3 for slow tools, full)")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="runs per tool (default: 1 quick; 5, or 3 for slow tools, full)")
     parser.add_argument("--tasks", default="points,polygons,series,stream", help="comma-separated tasks to run")
     args = parser.parse_args(argv)
     mode = "full" if args.full else "quick"
@@ -280,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (RESULTS / f"{mode}-{stamp}.json").write_text(json.dumps([o.__dict__ for o in outcomes], indent=1))
-    (RESULTS / f"{mode}-latest.md").write_text(header + "\n\n" + text + "\n\nTargets:\n\n" + "\n".join(f"- {v}" for v in lines) + "\n")
+    targets = "\n".join(f"- {v}" for v in lines)
+    (RESULTS / f"{mode}-latest.md").write_text(f"{header}\n\n{text}\n\nTargets:\n\n{targets}\n")
     return 0
 
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -219,10 +220,10 @@ def polygons_sampling_canon(out, ctx: Context) -> np.ndarray:
 
 
 def polygons_floor_prepare(ctx: Context) -> None:
+    import rasterio
+
     from sampling.grid import PixelGrid
     from sampling.selection import select_pixels
-
-    import rasterio
 
     with rasterio.open(ctx.paths.tile) as ds:
         grid = PixelGrid(ds.crs, ds.transform)
@@ -298,7 +299,7 @@ def polygons_exactextract_canon(out, ctx: Context) -> np.ndarray:
         for b in range(1, BANDS + 1):
             ids = np.asarray(out[f"band_{b}_cell_id"].iloc[k], dtype="int64")
             vals = np.asarray(out[f"band_{b}_values"].iloc[k])
-            lookup = dict(zip(ids.tolist(), vals.tolist()))
+            lookup = dict(zip(ids.tolist(), vals.tolist(), strict=True))
             bands.append([lookup.get(c, NODATA) for c in cells.tolist()])
         values = np.array(bands, dtype="int64").T.reshape(-1, BANDS)
         r, c = np.divmod(cells, width)

@@ -4,6 +4,7 @@
 Earth Engine does on its servers:
 
 * :func:`sample_regions` -- ``Image.sampleRegions``: one row per pixel in each region.
+* :func:`stream_sample_regions` -- the same, streamed to one GeoParquet file in bounded memory.
 
 The pixel geometry lives in :class:`PixelGrid`; images in :class:`Image`.
 """
@@ -26,6 +27,7 @@ from .grid import PixelGrid, working_grid
 from .image import Band, Image
 from .sample_regions import feature_ids, iter_sample_regions, sample_regions
 from .selection import Selection, select_pixels
+from .stream import stream_sample_regions
 
 __version__ = "0.1.0"
 
@@ -49,5 +51,6 @@ __all__ = [
     "sample_regions",
     "iter_sample_regions",
     "feature_ids",
+    "stream_sample_regions",
     "__version__",
 ]

@@ -40,9 +40,9 @@ from __future__ import annotations
 import os
 import queue
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import rasterio
@@ -91,7 +91,9 @@ class PixelValues:
         return self.valid.shape[0]
 
 
-def source_pixels(grid: PixelGrid, rows: np.ndarray, cols: np.ndarray, source_grid: PixelGrid) -> tuple[np.ndarray, np.ndarray]:
+def source_pixels(
+    grid: PixelGrid, rows: np.ndarray, cols: np.ndarray, source_grid: PixelGrid
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices on ``source_grid`` of the source pixels under working pixels ``(rows, cols)``.
 
     Nearest neighbour: the source pixel containing the working pixel's centre. The
@@ -140,7 +142,9 @@ class BlockPlan:
         return len(self.windows)
 
     @classmethod
-    def build(cls, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], block_shape: tuple[int, int]) -> "BlockPlan":
+    def build(
+        cls, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], block_shape: tuple[int, int]
+    ) -> BlockPlan:
         """Group source pixels ``(rows, cols)`` of a raster of ``shape`` by block."""
         height, width = shape
         bh, bw = (max(1, int(v)) for v in block_shape)
@@ -156,7 +160,7 @@ class BlockPlan:
         row0 = (ids // blocks_across) * bh
         col0 = (ids % blocks_across) * bw
         windows = [
-            (int(a), int(b), int(min(bh, height - a)), int(min(bw, width - b))) for a, b in zip(row0, col0)
+            (int(a), int(b), int(min(bh, height - a)), int(min(bw, width - b))) for a, b in zip(row0, col0, strict=True)
         ]
         block_row0 = np.repeat(row0, np.diff(np.r_[starts, len(block)]))
         block_col0 = np.repeat(col0, np.diff(np.r_[starts, len(block)]))
@@ -237,7 +241,10 @@ class _Output:
         return PixelValues(self.band_names, self.values, self.valid)
 
 
-def _prepare(image: Image, n: int, bands: Sequence[str] | None) -> tuple[_Output, list[tuple[RasterSource, list[int], list[str], list[int]]]]:
+_SourceBands = tuple[RasterSource, list[int], list[str], list[int]]
+
+
+def _prepare(image: Image, n: int, bands: Sequence[str] | None) -> tuple[_Output, list[_SourceBands]]:
     """The empty output of ``image`` and its bands grouped by source.
 
     Each group is ``(source, band indexes in the source, band names, band positions)``:
@@ -249,7 +256,7 @@ def _prepare(image: Image, n: int, bands: Sequence[str] | None) -> tuple[_Output
         {b.name: np.zeros(n, dtype=b.dtype) for b in selected},
         np.zeros((n, len(selected)), dtype=bool),
     )
-    groups: dict[int, tuple[RasterSource, list[int], list[str], list[int]]] = {}
+    groups: dict[int, _SourceBands] = {}
     for k, band in enumerate(selected):
         group = groups.setdefault(id(band.source), (band.source, [], [], []))
         group[1].append(band.index)

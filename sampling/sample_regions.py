@@ -79,11 +79,11 @@ def _batches(plan: _Plan) -> Iterator[tuple[Selection, PixelValues]]:
     pending: list[Selection] = []
     size = 0
     for part in iter_selections(plan.geometries, plan.grid, max_mask_pixels=plan.batch_pixels):
-        pending.append(part)
-        size += len(part)
-        if size >= plan.batch_pixels:
+        if pending and size + len(part) > plan.batch_pixels:  # never more than one batch at once
             yield _read(plan, pending)
             pending, size = [], 0
+        pending.append(part)
+        size += len(part)
     if pending:
         yield _read(plan, pending)
 

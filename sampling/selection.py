@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import shapely
@@ -58,12 +59,12 @@ class Selection:
         return len(self.feature)
 
     @classmethod
-    def empty(cls) -> "Selection":
+    def empty(cls) -> Selection:
         z = np.empty(0, dtype="int64")
         return cls(z, z, z)
 
     @classmethod
-    def concat(cls, parts: list["Selection"]) -> "Selection":
+    def concat(cls, parts: list[Selection]) -> Selection:
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls.empty()

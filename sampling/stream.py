@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -67,7 +68,7 @@ class GeoParquetStream:
         self._types: set[str] = set()
         self._bounds = np.array([np.inf, np.inf, -np.inf, -np.inf])
 
-    def __enter__(self) -> "GeoParquetStream":
+    def __enter__(self) -> GeoParquetStream:
         return self
 
     def __exit__(self, exc_type, *exc: Any) -> None:
@@ -79,9 +80,11 @@ class GeoParquetStream:
         if self._writer is None:
             # readers that look at the Arrow schema find valid metadata from the start
             # (geometry types unknown, no bbox); the footer gets the exact one on close
+            column = {"encoding": "WKB", "geometry_types": [], "crs": _projjson(self._crs)}
             early = {"version": GEOPARQUET_VERSION, "primary_column": self._geometry,
-                     "columns": {self._geometry: {"encoding": "WKB", "geometry_types": [], "crs": _projjson(self._crs)}}}
-            self._schema = table.schema.with_metadata({**(table.schema.metadata or {}), b"geo": json.dumps(early).encode()})
+                     "columns": {self._geometry: column}}
+            metadata = {**(table.schema.metadata or {}), b"geo": json.dumps(early).encode()}
+            self._schema = table.schema.with_metadata(metadata)
             table = table.replace_schema_metadata(self._schema.metadata)
             self._writer = pq.ParquetWriter(self.path, self._schema, compression=self.compression)
         else:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -40,11 +40,11 @@ ENABLED = True
 #: IMAGE_STRUCTURE metadata that does not change how tiles are stored.
 _HARMLESS = {"COMPRESSION", "INTERLEAVE", "PREDICTOR", "LAYOUT", "OVERVIEW_RESAMPLING"}
 
-_READERS: "weakref.WeakKeyDictionary[FileSource, TileReader | None]" = weakref.WeakKeyDictionary()
+_READERS: weakref.WeakKeyDictionary[FileSource, TileReader | None] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
-def reader_for(source: object) -> "TileReader | None":
+def reader_for(source: object) -> TileReader | None:
     """The :class:`TileReader` of ``source``, or None when GDAL must read it."""
     if not ENABLED or _deflate is None or not isinstance(source, FileSource):
         return None
@@ -75,7 +75,7 @@ class TileReader:
         self._finalizer = weakref.finalize(self, os.close, self._fd)
 
     @classmethod
-    def open(cls, source: FileSource) -> "TileReader | None":
+    def open(cls, source: FileSource) -> TileReader | None:
         path = source.path
         if "://" in path or path.startswith("/vsi") or not os.path.isfile(path):
             return None

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from conftest import coded
 from rasterio.windows import Window
 
 import sampling.engine as engine
@@ -13,8 +14,6 @@ from sampling import Image, RasterReadError
 from sampling.engine import BlockPlan, PixelPlans, read_pixels, read_pixels_many
 from sampling.grid import PixelGrid
 from sampling.remote import gdal_env
-
-from conftest import coded
 
 
 def random_pixels(grid: PixelGrid, n: int, seed: int = 0, margin: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +65,8 @@ def test_the_mapping_is_computed_once_per_distinct_grid(monkeypatch, make_raster
 
     monkeypatch.setattr(engine, "source_pixels", counting)
     same = [Image.open(make_raster(coded(40, 50, "int32") + k, block=16)) for k in range(6)]
-    shifted = Image.open(make_raster(coded(40, 50, "int32"), transform=Affine(10, 0, 500005, 0, -10, 4000000), block=16))
+    moved = Affine(10, 0, 500005, 0, -10, 4000000)
+    shifted = Image.open(make_raster(coded(40, 50, "int32"), transform=moved, block=16))
     working = PixelGrid("EPSG:32618", Affine(5, 0, 500000, 0, -5, 4000000))  # finer than the sources
     rows, cols = random_pixels(PixelGrid("EPSG:32618", working.transform, (80, 100)), 500, seed=2)
     plans = PixelPlans(working, rows, cols)

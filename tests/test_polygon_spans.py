@@ -11,7 +11,6 @@ import math
 
 import geopandas as gpd
 import numpy as np
-import pytest
 import shapely
 from affine import Affine
 from hypothesis import HealthCheck, given, settings
@@ -186,8 +185,8 @@ def test_spans_are_runs_of_whole_rows():
 def _per_polygon_rasterize(geom, grid: PixelGrid) -> set[tuple[int, int]]:
     """The previous implementation: one GDAL call per polygon on its bounding window."""
     row0, col0, height, width = grid.window(shapely.bounds(geom), clip=False)
-    burned = rasterize([(geom, 1)], out_shape=(height, width), transform=grid.transform @ Affine.translation(col0, row0),
-                       fill=0, all_touched=False, dtype="uint8")
+    window = grid.transform @ Affine.translation(col0, row0)
+    burned = rasterize([(geom, 1)], out_shape=(height, width), transform=window, fill=0, dtype="uint8")
     r, c = np.nonzero(burned)
     return set(zip((r + row0).tolist(), (c + col0).tolist(), strict=True))
 
