@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from conftest import coded
 from rasterio.windows import Window
 
 import sampling.engine as engine
@@ -14,6 +13,12 @@ from sampling import Image, RasterReadError
 from sampling.engine import BlockPlan, PixelPlans, read_pixels, read_pixels_many
 from sampling.grid import PixelGrid
 from sampling.remote import gdal_env
+
+
+def coded(height: int, width: int, dtype: str = "int32", bands: int = 1) -> np.ndarray:
+    """Values that encode their position: ``band * 1e6 + row * 1000 + col``."""
+    b, r, c = np.mgrid[0:bands, 0:height, 0:width]
+    return (b * 1_000_000 + r * 1000 + c).astype(dtype)
 
 
 def random_pixels(grid: PixelGrid, n: int, seed: int = 0, margin: int = 0) -> tuple[np.ndarray, np.ndarray]:
