@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m benchmarks.run --quick       # small data, one run per tool (about a minute)
+    python -m benchmarks.run --quick       # small data, 3 runs of ours and the floor, 1 of peers (a minute)
     python -m benchmarks.run --full        # Sentinel-2-sized tile, medians of several runs
     python benchmarks/run.py --full --tasks points,polygons --repeat 3
 
@@ -120,7 +120,12 @@ def run_task(mode: str, task: str, repeat: int | None, workdir: Path, say) -> li
     reference: np.ndarray | None = None
     outcomes = []
     for tool in tools:
-        n = repeat or (1 if mode == "quick" else (3 if tool.slow or tool.scale else 5))
+        if repeat:
+            n = repeat
+        elif mode == "quick":
+            n = 3 if tool.kind in ("ours", "floor") else 1
+        else:
+            n = 3 if tool.slow or tool.scale else 5
         outcome = Outcome(task, tool.name, tool.kind, tool.note, scale=extrapolation(tool, ctx))
         for k in range(n):
             try:
@@ -245,10 +250,11 @@ def _versions() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Time sampling against its peers.")
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--quick", action="store_true", help="small data, one run per tool (the default)")
+    group.add_argument("--quick", action="store_true", help="small data, few runs (the default)")
     group.add_argument("--full", action="store_true", help="the Sentinel-2-sized tile, medians of several runs")
     parser.add_argument("--repeat", type=int, default=None,
-                        help="runs per tool (default: 1 quick; 5, or 3 for slow tools, full)")
+                        help="runs per tool (default quick: 3 for ours and the floor, 1 for peers; "
+                             "full: 5, or 3 for slow tools)")
     parser.add_argument("--tasks", default="points,polygons,series,stream", help="comma-separated tasks to run")
     args = parser.parse_args(argv)
     mode = "full" if args.full else "quick"
