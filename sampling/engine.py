@@ -378,6 +378,16 @@ _POOL_SIZE = 0
 _POOL_LOCK = threading.Lock()
 
 
+def _forget_pool() -> None:
+    """In a forked child the pool's threads do not exist: start a new pool when needed."""
+    global _POOL, _POOL_SIZE
+    _POOL, _POOL_SIZE = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _pool(size: int) -> ThreadPoolExecutor:
     """A process-wide pool of at least ``size`` threads, kept so threads keep their datasets open."""
     global _POOL, _POOL_SIZE

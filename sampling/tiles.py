@@ -71,8 +71,6 @@ class TileReader:
         self.pixel_interleaved = pixel_interleaved
         self.file_dtype = dtype.newbyteorder(byteorder)
         self.dtype = dtype
-        self._fd = os.open(source.path, os.O_RDONLY)
-        self._finalizer = weakref.finalize(self, os.close, self._fd)
 
     @classmethod
     def open(cls, source: FileSource) -> TileReader | None:
@@ -146,7 +144,11 @@ class TileReader:
             return None
         if offset <= 0 or size <= 0:  # a sparse tile: GDAL knows what it holds
             return None
-        raw = os.pread(self._fd, size, offset)
+        fd = os.open(self.source.path, os.O_RDONLY)  # no descriptor is held between reads
+        try:
+            raw = os.pread(fd, size, offset)
+        finally:
+            os.close(fd)
         th, tw = self.tile
         expected = th * tw * samples * self.dtype.itemsize
         if len(raw) != size:
@@ -168,6 +170,3 @@ class TileReader:
             unsigned = np.dtype(f"u{self.dtype.itemsize}")
             part = np.cumsum(part.view(unsigned), axis=1, dtype=unsigned).view(self.dtype)
         return part, at
-
-    def close(self) -> None:
-        self._finalizer()

@@ -168,3 +168,26 @@ def test_a_block_cache_of_one_tile_still_reads_every_pixel(make_raster):
     with rasterio.open(path) as ds:
         full = ds.read(window=Window(0, 0, 100, 100))
     assert np.array_equal(got.values["b3"], full[2][rows.ravel(), cols.ravel()])
+
+
+def _read_in_child(path, queue) -> None:
+    image = Image.open(path)
+    got = read_pixels(image, image.grid, np.arange(0, 64, 3), np.arange(0, 64, 3), threads=2)
+    queue.put(got.values["b1"].tolist())
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_reading_works_in_a_forked_child(make_raster):
+    """A child forked after the pool started gets a pool of its own, not a dead one."""
+    import multiprocessing
+
+    path = make_raster(coded(64, 64, "int32"), block=16)
+    image = Image.open(path)
+    read_pixels(image, image.grid, np.arange(64), np.arange(64), threads=2)  # the parent's pool exists
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_read_in_child, args=(str(path), queue))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == [r * 1000 + r for r in range(0, 64, 3)]
