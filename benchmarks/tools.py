@@ -350,11 +350,9 @@ def series_sampling(ctx: Context):
     """The long table (one row per point and date with a value) from the engine."""
     import pandas as pd
 
-    from sampling import Image
     from sampling.engine import read_pixels_many
 
-    images = [Image.open(p, id=p.stem, time=1_600_000_000_000 + 86_400_000 * 10 * k)
-              for k, p in enumerate(ctx.paths.series)]
+    images = _series_images(ctx)
     grid = images[0].grid
     x, y = _xy(ctx.series_points())
     rows, cols = grid.index(x, y)
@@ -379,6 +377,32 @@ def series_sampling_canon(out, ctx: Context) -> np.ndarray:
     result = np.zeros((len(ctx.series_points()), ctx.sizes.dates, BANDS), dtype="uint16")
     date = {name: k for k, name in enumerate(sorted(set(out["id"])))}
     result[out["point"].to_numpy(), out["id"].map(date).to_numpy()] = out.iloc[:, 5:].to_numpy(dtype="uint16")
+    return result
+
+
+def _series_images(ctx: Context):
+    from sampling import Image
+
+    return [Image.open(p, id=p.stem, time=1_600_000_000_000 + 86_400_000 * 10 * k)
+            for k, p in enumerate(ctx.paths.series)]
+
+
+def series_get_region(ctx: Context):
+    """``get_region`` on the images' own grid, one region per point (where it exists)."""
+    from sampling import get_region
+
+    images = _series_images(ctx)
+    grid = images[0].grid
+    return get_region(images, ctx.series_points(), crs=grid.crs, crs_transform=grid.transform, max_values=None,
+                      properties=[])
+
+
+def series_get_region_canon(out, ctx: Context) -> np.ndarray:
+    result = np.zeros((len(ctx.series_points()), ctx.sizes.dates, BANDS), dtype="uint16")
+    date = {name: k for k, name in enumerate(sorted(set(out["id"])))}
+    point = ctx.series_points().index.get_indexer(out.iloc[:, 0])
+    bands = out[list(out.attrs["band_order"])].astype("float64").fillna(NODATA).to_numpy()
+    result[point, out["id"].map(date).to_numpy()] = bands.astype("uint16")
     return result
 
 
@@ -447,6 +471,13 @@ def stream_canon(out, ctx: Context) -> np.ndarray:
 
 # -- the registry -------------------------------------------------------------------------------------
 
+
+def _has_get_region() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("sampling.get_region") is not None
+
+
 TASKS: dict[str, list[Tool]] = {
     "points": [
         Tool("sampling", points_sampling, points_sampling_canon, kind="ours",
@@ -478,6 +509,8 @@ TASKS: dict[str, list[Tool]] = {
     "series": [
         Tool("sampling", series_sampling, series_sampling_canon, kind="ours",
              note="read_pixels_many + long table"),
+        *([Tool("sampling get_region", series_get_region, series_get_region_canon, kind="ours",
+                note="get_region(images, points, crs_transform=...)")] if _has_get_region() else []),
         Tool("floor: each touched block once, 1 core", series_floor, None, kind="floor",
              prepare=series_floor_prepare),
         Tool("xvec extract_points on a dask stack", series_xvec, series_xvec_canon),
