@@ -229,29 +229,17 @@ def _grid_key(grid: PixelGrid) -> tuple:
 # -- reading --------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Output:
-    """Where one image's values go."""
-
-    band_names: list[str]
-    values: dict[str, np.ndarray]
-    valid: np.ndarray
-
-    def result(self) -> PixelValues:
-        return PixelValues(self.band_names, self.values, self.valid)
-
-
 _SourceBands = tuple[RasterSource, list[int], list[str], list[int]]
 
 
-def _prepare(image: Image, n: int, bands: Sequence[str] | None) -> tuple[_Output, list[_SourceBands]]:
-    """The empty output of ``image`` and its bands grouped by source.
+def _prepare(image: Image, n: int, bands: Sequence[str] | None) -> tuple[PixelValues, list[_SourceBands]]:
+    """The output of ``image``, to be filled, and its bands grouped by source.
 
     Each group is ``(source, band indexes in the source, band names, band positions)``:
     one read per block serves all of a source's bands.
     """
     selected = [image.band(b) for b in bands] if bands is not None else list(image.bands)
-    out = _Output(
+    out = PixelValues(
         [b.name for b in selected],
         {b.name: np.zeros(n, dtype=b.dtype) for b in selected},
         np.zeros((n, len(selected)), dtype=bool),
@@ -265,7 +253,7 @@ def _prepare(image: Image, n: int, bands: Sequence[str] | None) -> tuple[_Output
     return out, list(groups.values())
 
 
-def _block_jobs(out: _Output, source: RasterSource, indexes: list[int], names: list[str], positions: list[int],
+def _block_jobs(out: PixelValues, source: RasterSource, indexes: list[int], names: list[str], positions: list[int],
                 plan: BlockPlan) -> list[Callable[[], None]]:
     """One job per block of ``plan``: read the block's pixels, store them in ``out``."""
 
@@ -368,7 +356,7 @@ def read_pixels_many(
         for source, indexes, names, positions in groups:
             jobs.extend(_block_jobs(out, source, indexes, names, positions, plans.plan(source)))
     _run(jobs, DEFAULT_THREADS if threads is None else threads)
-    return [out.result() for out in outputs]
+    return outputs
 
 
 # -- the pool ------------------------------------------------------------------------------------
