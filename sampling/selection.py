@@ -2,7 +2,9 @@
 
 * Polygons and MultiPolygons select the pixels whose **centre lies inside**; holes
   exclude; ties on an edge follow GDAL's rasteriser (``all_touched=False``), so the
-  selection equals ``rasterio.features.geometry_mask`` and rasterstats exactly.
+  selection equals ``rasterio.features.geometry_mask`` on the grid's transform exactly.
+  GDAL's scanline rule is restated in NumPy (:func:`polygon_spans`) and applied to many
+  polygons at once.
 * Points and MultiPoints select the pixel containing each point (``floor``), each
   distinct pixel once per feature.
 * LineStrings and MultiLineStrings select every pixel they pass through
@@ -11,8 +13,9 @@
 
 Selections are returned as flat arrays ``(feature, row, col)`` on a (possibly
 unbounded) :class:`~sampling.grid.PixelGrid`, ordered by feature and then row-major
-(north to south, west to east for a north-up grid). Large polygons are rasterised in
-strips of whole rows so memory stays bounded and the order stays row-major.
+(north to south, west to east for a north-up grid). They are produced in pieces of
+bounded size (a large polygon over several pieces, in whole runs of a row), so memory
+stays bounded and the order stays row-major.
 """
 
 from __future__ import annotations
