@@ -141,7 +141,8 @@ def iter_selections(
     if is_area.any():
         estimate[is_area] = _bbox_pixels(shapely.bounds(geoms[is_area]), grid)
     other = ~(is_point | is_area | empty)
-    for a, b in _feature_groups(estimate, other, limit):
+    # lines and collections, and features that may exceed a piece, are handled one by one
+    for a, b in _feature_groups(estimate, other | (estimate > limit), limit):
         if b - a == 1 and other[a]:
             yield from _select_shape(a, geoms[a], grid, limit)
             continue
@@ -171,26 +172,26 @@ def _bbox_pixels(bounds: np.ndarray, grid: PixelGrid) -> np.ndarray:
 
 
 def _feature_groups(estimate: np.ndarray, alone: np.ndarray, limit: int) -> Iterator[tuple[int, int]]:
-    """Consecutive feature ranges whose estimated pixels add up to about ``limit``.
+    """Consecutive feature ranges whose estimated pixels add up to about ``limit`` (at most
+    ``limit`` plus one feature's estimate). Features flagged ``alone`` form a range of their own.
 
-    Features flagged ``alone`` form a range of their own.
+    Examples
+    --------
+    >>> list(_feature_groups(np.array([3.0, 3, 3, 1, 1]), np.array([0, 0, 0, 1, 0], bool), 5))
+    [(0, 1), (1, 3), (3, 4), (4, 5)]
     """
     n = len(estimate)
-    a = 0
-    total = 0.0
-    for i in range(n):
-        if alone[i]:
-            if i > a:
-                yield a, i
-            yield i, i + 1
-            a, total = i + 1, 0.0
-            continue
-        if total + estimate[i] > limit and i > a:
-            yield a, i
-            a, total = i, 0.0
-        total += estimate[i]
-    if a < n:
-        yield a, n
+    cuts = np.flatnonzero(alone)
+    segments = np.stack([np.r_[0, cuts + 1], np.r_[cuts, n]], axis=1)
+    for k, (a, b) in enumerate(segments):
+        if b > a:
+            # a new range starts wherever the running total passes another multiple of limit
+            total = np.cumsum(estimate[a:b])
+            ranks = np.floor(total / max(limit, 1)).astype("int64")
+            starts = a + np.flatnonzero(np.r_[True, ranks[1:] != ranks[:-1]])
+            yield from zip(starts.tolist(), np.r_[starts[1:], b].tolist(), strict=True)
+        if k < len(cuts):
+            yield int(cuts[k]), int(cuts[k]) + 1
 
 
 def _merge_by_feature(parts: list[Selection]) -> Selection:

@@ -175,6 +175,17 @@ def test_a_polygon_larger_than_the_chunk_is_split_in_whole_runs():
     assert sum(len(p) for p in pieces) == 90_000
 
 
+def test_a_large_polygon_among_points_is_still_split():
+    grid = PixelGrid("EPSG:32618", Affine(1, 0, 0, 0, -1, 0))
+    geoms = [shapely.Point(0.5, -0.5), shapely.box(0, -300, 300, 0), shapely.Point(2.5, -1.5)]
+    pieces = list(iter_selections(geoms, grid, max_mask_pixels=10_000))
+    assert all(len(p) <= 10_000 for p in pieces)
+    whole = select_pixels(geoms, grid)
+    assert np.array_equal(np.concatenate([p.feature for p in pieces]), whole.feature)
+    assert whole.feature.tolist()[:1] + whole.feature.tolist()[-1:] == [0, 2]
+    assert len(whole) == 90_002
+
+
 def test_spans_are_runs_of_whole_rows():
     grid = PixelGrid("EPSG:32618", Affine(1, 0, 0, 0, -1, 0))
     spans = polygon_spans([shapely.box(0, -2, 3, 0), shapely.box(1, -1, 2, 0)], grid)
