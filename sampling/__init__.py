@@ -13,6 +13,7 @@ Earth Engine does on its servers:
   reproducible; :func:`spatial_split` for blocked train/test splits (``sampling.ml``).
 
 Earth Engine's camelCase spellings live in ``sampling.ee`` and as ``Image`` methods.
+* :func:`stream_sample_regions` -- the same, streamed to one GeoParquet file in bounded memory.
 
 The pixel geometry lives in :class:`PixelGrid`; images in :class:`Image`.
 """
@@ -50,6 +51,7 @@ from .pixels import compute_pixels, get_pixels
 from .reduce import reduce_regions
 from .sample_regions import feature_ids, iter_sample_regions, sample_regions
 from .selection import Selection, select_pixels
+from .stream import stream_sample_regions
 
 __version__ = "0.1.0"
 
@@ -86,6 +88,7 @@ __all__ = [
     "registered_assets",
     "Patches",
     "cut_patches",
+    "stream_sample_regions",
     "__version__",
     "OptionError",
     "reduce_regions",

@@ -139,6 +139,18 @@ class RasterSource:
         """
         raise NotImplementedError
 
+    def read_at(
+        self, indexes: Sequence[int], window: tuple[int, int, int, int], rows: np.ndarray, cols: np.ndarray
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Read some bands at pixels ``(rows, cols)`` of a window (indices within the window).
+
+        Returns one 1-D array of values per requested band and a boolean array
+        ``(len(indexes), len(rows))``, False where masked. Subclasses may read less
+        than the window; the result is the same as indexing :meth:`read`'s.
+        """
+        values, valid = self.read(indexes, window)
+        return [v[rows, cols] for v in values], valid[:, rows, cols]
+
     def _valid_from_values(self, index: int, values: np.ndarray) -> np.ndarray:
         nodata = self.nodata[index]
         valid = np.ones(values.shape, dtype=bool)
@@ -162,6 +174,15 @@ class ArraySource(RasterSource):
         valid = np.stack([self._valid_from_values(i, v) for i, v in zip(indexes, values)])
         if self.mask is not None:
             valid &= self.mask[list(indexes), row : row + height, col : col + width]
+        return values, valid
+
+    def read_at(self, indexes, window, rows, cols):
+        r = rows + window[0]
+        c = cols + window[1]
+        values = [self.array[i, r, c] for i in indexes]
+        valid = np.stack([self._valid_from_values(i, v) for i, v in zip(indexes, values)]).reshape(len(indexes), -1)
+        if self.mask is not None:
+            valid &= self.mask[np.asarray(indexes)[:, None], r, c]
         return values, valid
 
 
@@ -216,30 +237,52 @@ class FileSource(RasterSource):
             ds.close()
             self._local.ds = None
 
+    def _has_mask(self, index: int) -> bool:
+        """Whether band ``index`` has an internal or alpha mask beyond nodata."""
+        flags = self.mask_flags[index] if self.mask_flags else frozenset()
+        return MaskFlags.per_dataset in flags or MaskFlags.alpha in flags
+
     def read(self, indexes, window):
         row, col, height, width = window
         ds = self.dataset()
         win = Window(col, row, width, height)
         bidx = [i + 1 for i in indexes]
         try:
-            if len(bidx) > _PROBE_BANDS:  # a damaged block fails on one band, not slowly on thousands
-                ds.read(bidx[:1], window=win)
-            data = ds.read(bidx, window=win)
+            data = _read_window(ds, bidx, win)
             valid = np.stack([self._valid_from_values(i, v) for i, v in zip(indexes, data, strict=True)])
-            needs_mask = [
-                k for k, i in enumerate(indexes) if self.mask_flags and (
-                    MaskFlags.per_dataset in self.mask_flags[i] or MaskFlags.alpha in self.mask_flags[i]
-                )
-            ]
-            for k in needs_mask:
-                valid[k] &= ds.read_masks(bidx[k], window=win) > 0
+            for k, i in enumerate(indexes):
+                if self._has_mask(i):
+                    valid[k] &= ds.read_masks(bidx[k], window=win) > 0
         except (RasterioError, CPLE_BaseError) as exc:
-            raise RasterReadError(
-                f"cannot read {self.name} (rows {row}-{row + height - 1}, columns {col}-{col + width - 1}, "
-                f"{_band_list(bidx)}): {redact(_gdal_message(exc))}. The file is corrupt or truncated, or became "
-                "unreachable; check it (for example with `gdalinfo -checksum`) or fetch it again."
-            ) from None
+            raise self._read_error(exc, window, bidx) from None
         return list(data), valid
+
+    def read_at(self, indexes, window, rows, cols):
+        # validity only where asked: comparing whole blocks with nodata costs as much as
+        # a good part of decompressing them
+        row, col, height, width = window
+        ds = self.dataset()
+        win = Window(col, row, width, height)
+        bidx = [i + 1 for i in indexes]
+        try:
+            data = _read_window(ds, bidx, win)[:, rows, cols]
+            valid = np.stack([self._valid_from_values(i, v) for i, v in zip(indexes, data, strict=True)])
+            valid = valid.reshape(len(bidx), -1)
+            for k, i in enumerate(indexes):
+                if self._has_mask(i):
+                    valid[k] &= ds.read_masks(bidx[k], window=win)[rows, cols] > 0
+        except (RasterioError, CPLE_BaseError) as exc:
+            raise self._read_error(exc, window, bidx) from None
+        return list(data), valid
+
+    def _read_error(self, exc: Exception, window: tuple[int, int, int, int], bidx: list[int]) -> RasterReadError:
+        """A read failure that names the file, the window and the bands, and what to do."""
+        row, col, height, width = window
+        return RasterReadError(
+            f"cannot read {self.name} (rows {row}-{row + height - 1}, columns {col}-{col + width - 1}, "
+            f"{_band_list(bidx)}): {redact(_gdal_message(exc))}. The file is corrupt or truncated, or became "
+            "unreachable; check it (for example with `gdalinfo -checksum`) or fetch it again."
+        )
 
     def __repr__(self) -> str:
         return f"FileSource({self.name!r}, shape={self.grid.shape}, count={self.count})"
@@ -343,6 +386,13 @@ def _check_not_truncated(ds: rasterio.io.DatasetReader, path: str) -> None:
 def _is_local(path: str) -> bool:
     """True for a path on a local file system (not a URL or GDAL virtual path)."""
     return not is_remote(path)
+
+
+def _read_window(ds: rasterio.io.DatasetReader, bidx: list[int], win: Window) -> np.ndarray:
+    """Read bands ``bidx`` of a window; a damaged block fails on one band, not slowly on thousands."""
+    if len(bidx) > _PROBE_BANDS:
+        ds.read(bidx[:1], window=win)
+    return ds.read(bidx, window=win)
 
 
 def _open_dataset(path: str) -> rasterio.io.DatasetReader:

@@ -58,6 +58,9 @@ DEFAULT_GDAL_OPTIONS: dict[str, Any] = {
     # a per-file cache of the bytes read, so a block or header is never fetched twice by one handle
     "VSI_CACHE": "TRUE",
     "VSI_CACHE_SIZE": str(64 * 1024 * 1024),
+    # decompressed blocks kept between reads, capped so memory stays bounded; in bytes, since
+    # rasterio passes an integer to GDALSetCacheMax64
+    "GDAL_CACHEMAX": 512 * 1024 * 1024,
 }
 
 #: URL schemes and the GDAL virtual file system that reads them.

@@ -95,15 +95,15 @@ def _batches(plan: _Plan, bar: Progress | None = None) -> Iterator[tuple[Selecti
     pending: list[Selection] = []
     size = 0
     limit = min(plan.batch_pixels, BATCH_PIXELS_WITH_BAR) if bar is not None and bar.shown else plan.batch_pixels
-    for part in iter_selections(plan.geometries, plan.grid, max_mask_pixels=plan.batch_pixels):
-        pending.append(part)
-        size += len(part)
-        if size >= limit:
+    for part in iter_selections(plan.geometries, plan.grid, max_mask_pixels=limit):
+        if pending and size + len(part) > limit:  # read first: never more than one batch at once
             selection, pixels = _read(plan, pending)
             yield selection, pixels
             if bar is not None and len(selection):  # every region before the last one read is done
                 bar.advance_to(int(selection.feature[-1]))
             pending, size = [], 0
+        pending.append(part)
+        size += len(part)
     if pending:
         yield _read(plan, pending)
     if bar is not None:

@@ -173,3 +173,21 @@ def test_line_selection_equals_rasterio_all_touched(points, grid):
     line = LineString(points)
     assume(line.length > 0)
     assert pixels(line, grid) == _oracle(line, grid, all_touched=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(polygons(), rectilinear_grids, st.integers(1, 400))
+def test_very_tall_polygons_rasterised_in_strips_select_the_same_pixels(poly, grid, chunk):
+    """Past MAX_SPAN_ROWS a polygon goes to GDAL in row strips: same pixels, same order."""
+    import sys
+
+    module = sys.modules["sampling.selection"]
+    normal = select_pixels([poly, Point(0.5, -0.5), poly], grid)
+    saved = module.MAX_SPAN_ROWS
+    module.MAX_SPAN_ROWS = 0
+    try:
+        stripped = select_pixels([poly, Point(0.5, -0.5), poly], grid, max_mask_pixels=chunk)
+    finally:
+        module.MAX_SPAN_ROWS = saved
+    for key in ("feature", "rows", "cols"):
+        assert getattr(stripped, key).tolist() == getattr(normal, key).tolist()
