@@ -18,7 +18,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from .collection import ImageCollection, as_collection
-from .engine import read_pixels
+from .engine import PixelPlans, PixelValues, read_pixels_many
 from .errors import BandError, CollectionError, FormatError, PropertyError, TooManyValuesError
 from .grid import PixelGrid, working_grid
 from .image import Image
@@ -275,10 +275,14 @@ def _lonlat(grid: PixelGrid, rows: np.ndarray, cols: np.ndarray) -> tuple[np.nda
 def _table(images: list[Image], bands: list[str], grid: PixelGrid, selection: Selection,
            regions: _Regions, bar: Progress) -> pd.DataFrame:
     n = len(selection)
-    pixels = []
-    for image in images:
-        pixels.append(read_pixels(image, grid, selection.rows, selection.cols))
-        bar.update()
+    # the working -> source mapping is made once per distinct source grid and shared by
+    # every image; a shown bar reads image by image so that it moves
+    plans = PixelPlans(grid, selection.rows, selection.cols)
+    groups = [[image] for image in images] if bar.shown else [images]
+    pixels: list[PixelValues] = []
+    for group in groups:
+        pixels.extend(read_pixels_many(group, grid, selection.rows, selection.cols, plans=plans))
+        bar.update(len(group))
     covered = np.stack([p.valid.any(axis=1) for p in pixels], axis=1)  # (pixels, images)
     pixel, image = np.nonzero(covered)  # row-major: pixel-major, images in order
     flat = image * n + pixel
