@@ -79,8 +79,11 @@ DEFAULT_THREADS = _available_cpus()
 class PixelValues:
     """Values of some bands at some pixels.
 
-    ``values[name]`` is a 1-D array in the band's dtype (0 where invalid);
-    ``valid`` is a boolean ``(n_pixels, n_bands)`` array in band order.
+    ``values[name]`` is a 1-D array in the band's dtype; ``valid`` is a boolean
+    ``(n_pixels, n_bands)`` array in band order. Where ``valid`` is False the value means
+    nothing: 0 outside the band's footprint, the stored value (its nodata, NaN...) where
+    it is masked inside. Callers turn such values into nulls or zeros as their output
+    needs.
     """
 
     band_names: list[str]
