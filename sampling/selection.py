@@ -4,7 +4,8 @@
   exclude; ties on an edge follow GDAL's rasteriser (``all_touched=False``), so the
   selection equals ``rasterio.features.geometry_mask`` on the grid's transform exactly.
   GDAL's scanline rule is restated in NumPy (:func:`polygon_spans`) and applied to many
-  polygons at once.
+  polygons at once; a polygon spanning more than ``MAX_SPAN_ROWS`` rows is burnt by GDAL
+  itself in strips of whole rows, on the same pixel-space coordinates.
 * Points and MultiPoints select the pixel containing each point (``floor``), each
   distinct pixel once per feature.
 * LineStrings and MultiLineStrings select every pixel they pass through
